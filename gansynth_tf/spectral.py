@@ -135,6 +135,11 @@ def instantaneous_frequency(phase, axis=-2):
     return tf.concat([first, time_diff(unwrapped, axis)], axis=axis) / np.pi
 
 
+def _angle(z):
+    """Phase of a complex tensor; atan2 on the parts is ~20x faster than tf.math.angle on CPU."""
+    return tf.math.atan2(tf.math.imag(z), tf.math.real(z))
+
+
 def polar_to_rect(magnitude, phase):
     """Complex tensor with the given magnitude and phase (radians)."""
     return tf.complex(magnitude * tf.cos(phase), magnitude * tf.sin(phase))
@@ -292,7 +297,7 @@ class SpecgramsHelper:
     def stfts_to_specgrams(self, stfts):
         stfts = self._check(stfts, "stfts", 4, last=1, dtype=tf.complex64)[..., 0]
         logmag = tf.math.log(tf.abs(stfts) + LOG_EPSILON)
-        phase = tf.math.angle(stfts)
+        phase = _angle(stfts)
         p = instantaneous_frequency(phase) if self.ifreq else phase / np.pi
         return tf.stack([logmag, p], axis=-1)
 
@@ -386,7 +391,7 @@ class SpecgramsHelper:
         # GANSynth's phase estimate is a poor but non-random start for Griffin-Lim.
         start = self.specgrams_to_stfts(self.melspecgrams_to_specgrams(melspecgrams))[..., 0]
         return self.magnitudes_to_waves(magnitude, self.refine_phase_iterations,
-                                        initial_phase=tf.math.angle(start))
+                                        initial_phase=_angle(start))
 
     # ---- Griffin-Lim for magnitude-only spectrograms
     def magnitudes_to_waves(self, magnitudes, iterations=32, momentum=0.99, initial_phase=None):
