@@ -1,0 +1,291 @@
+"""Building-block layers of the GANSynth / progressive-GAN networks.
+
+All tensors are channels-last spectrogram feature maps ``[batch, time, freq, channels]``.
+Every layer is registered for Keras serialization under the ``gansynth_tf`` package and
+round-trips through ``get_config`` / ``from_config``.
+
+Numerically sensitive statistics (pixel norm, minibatch stddev) are computed in float32
+even under the ``mixed_float16`` policy: a 1e-8 epsilon underflows in float16.
+"""
+import math
+
+import keras
+import tensorflow as tf
+
+_PACKAGE = "gansynth_tf"
+
+
+def he_scale(fan_in, he_slope):
+    """Run-time weight multiplier of equalized learning rate: sqrt(2 / ((1 + s^2) * fan_in)).
+
+    ``he_slope`` is the negative slope ``s`` of the (leaky) ReLU that follows the layer
+    in He et al.'s derivation: 0 gives gain sqrt(2), 1 (a linear layer) gives gain 1.
+    """
+    return math.sqrt(2.0 / ((1.0 + he_slope**2) * fan_in))
+
+
+def _pair(value, name):
+    """Normalise an int or a 2-sequence to a tuple of two positive ints."""
+    if isinstance(value, int):
+        value = (value, value)
+    value = tuple(int(v) for v in value)
+    if len(value) != 2 or min(value) < 1:
+        raise ValueError(f"{name} must be a positive int or a pair of them, got {value!r}")
+    return value
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class PixelNorm(keras.layers.Layer):
+    """Normalise each feature vector to unit RMS over the last (channel) axis.
+
+    ``y = x / sqrt(mean_c(x^2) + epsilon)``; shape preserved (any rank, channels last).
+    """
+
+    def __init__(self, epsilon=1e-8, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+        self.built = True  # stateless; marked built so unused stages do not count as unbuilt
+
+    def call(self, inputs):
+        x = tf.cast(inputs, tf.float32)
+        x = x * tf.math.rsqrt(tf.reduce_mean(tf.square(x), axis=-1, keepdims=True) + self.epsilon)
+        return tf.cast(x, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+def _largest_divisor_at_most(n, limit):
+    """Largest d in [1, limit] dividing n; n may be a scalar int32 tensor (dynamic batch)."""
+    candidates = tf.range(limit, 0, -1)
+    divides = tf.equal(tf.math.floormod(n, candidates), 0)
+    return tf.gather(candidates, tf.argmax(tf.cast(divides, tf.int32)))
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MinibatchStddev(keras.layers.Layer):
+    """Append one channel holding the average across-group standard deviation (ProGAN).
+
+    The batch is split into groups of ``group_size`` CONSECUTIVE samples (ProGAN uses
+    strided groups; consecutive ones make the statistic identical whether a batch runs on
+    one device or is split into per-replica slices that are multiples of the group size).
+    When the batch is not divisible by ``group_size`` the largest divisor of the batch
+    that is <= ``group_size`` is used. Per group: std over the group of every feature,
+    averaged over (time, freq, channels) to one scalar, broadcast to a channel.
+
+    Input ``[N, T, F, C]`` -> output ``[N, T, F, C + 1]``.
+    """
+
+    def __init__(self, group_size=4, epsilon=1e-8, **kwargs):
+        super().__init__(**kwargs)
+        if int(group_size) < 1:
+            raise ValueError(f"group_size must be >= 1, got {group_size}")
+        self.group_size = int(group_size)
+        self.epsilon = float(epsilon)
+        self.built = True  # stateless
+
+    def call(self, inputs):
+        x = tf.cast(inputs, tf.float32)
+        shape = tf.shape(x)
+        n = shape[0]
+        static_n = x.shape[0]
+        if static_n is not None:
+            # Static batch: pick the group size in Python so shapes stay static.
+            g = max(d for d in range(1, min(self.group_size, static_n) + 1) if static_n % d == 0)
+        else:
+            g = _largest_divisor_at_most(n, self.group_size)
+        grouped = tf.reshape(x, tf.stack([n // g, g, shape[1], shape[2], shape[3]]))
+        centred = grouped - tf.reduce_mean(grouped, axis=1, keepdims=True)
+        std = tf.sqrt(tf.reduce_mean(tf.square(centred), axis=1) + self.epsilon)  # [N/g, T, F, C]
+        stat = tf.reduce_mean(std, axis=[1, 2, 3])  # [N/g]
+        stat = tf.repeat(stat, g)  # consecutive samples share their group's value -> [N]
+        stat_map = tf.ones_like(x[..., :1]) * stat[:, None, None, None]
+        return tf.concat([inputs, tf.cast(stat_map, inputs.dtype)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        channels = None if input_shape[-1] is None else input_shape[-1] + 1
+        return tuple(input_shape[:-1]) + (channels,)
+
+    def get_config(self):
+        return {**super().get_config(), "group_size": self.group_size, "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class EqualizedConv2D(keras.layers.Layer):
+    """2-D convolution with equalized learning rate (stride 1).
+
+    The kernel is stored as N(0, 1) and multiplied at run time by
+    ``he_scale(kh * kw * c_in, he_slope)``, so Adam's per-parameter step size acts the
+    same on every layer. Bias starts at zero and is not scaled.
+    ``[N, T, F, C_in]`` -> ``[N, T', F', filters]`` (T' = T, F' = F with 'same' padding).
+    """
+
+    def __init__(self, filters, kernel_size=3, he_slope=0.0, padding="same", use_bias=True, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.he_slope = float(he_slope)
+        self.padding = padding.upper()
+        if self.padding not in ("SAME", "VALID"):
+            raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
+        self.use_bias = bool(use_bias)
+
+    def build(self, input_shape):
+        c_in = int(input_shape[-1])
+        kh, kw = self.kernel_size
+        self.scale = he_scale(kh * kw * c_in, self.he_slope)
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(kh, kw, c_in, self.filters),
+            initializer=keras.initializers.RandomNormal(0.0, 1.0),
+        )
+        self.bias = (
+            self.add_weight(name="bias", shape=(self.filters,), initializer="zeros") if self.use_bias else None
+        )
+
+    def call(self, inputs):
+        kernel = self.kernel * self.scale  # KerasVariable arithmetic autocasts under mixed precision
+        y = tf.nn.conv2d(inputs, tf.cast(kernel, inputs.dtype), strides=1, padding=self.padding)
+        if self.use_bias:
+            y = y + tf.cast(self.bias, y.dtype)
+        return y
+
+    def compute_output_shape(self, input_shape):
+        n, t, f, _ = input_shape
+        if self.padding == "VALID":
+            t = None if t is None else t - self.kernel_size[0] + 1
+            f = None if f is None else f - self.kernel_size[1] + 1
+        return (n, t, f, self.filters)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "he_slope": self.he_slope,
+            "padding": self.padding.lower(),
+            "use_bias": self.use_bias,
+        }
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class EqualizedDense(keras.layers.Layer):
+    """Fully connected layer with equalized learning rate: ``[N, D_in]`` -> ``[N, units]``.
+
+    Weights N(0, 1) times ``he_scale(D_in, he_slope)`` at run time; default slope 1 (gain 1),
+    as for a linear output layer.
+    """
+
+    def __init__(self, units, he_slope=1.0, use_bias=True, **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.he_slope = float(he_slope)
+        self.use_bias = bool(use_bias)
+
+    def build(self, input_shape):
+        d_in = int(input_shape[-1])
+        self.scale = he_scale(d_in, self.he_slope)
+        self.kernel = self.add_weight(
+            name="kernel", shape=(d_in, self.units), initializer=keras.initializers.RandomNormal(0.0, 1.0)
+        )
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros") if self.use_bias else None
+
+    def call(self, inputs):
+        kernel = self.kernel * self.scale
+        y = tf.matmul(inputs, tf.cast(kernel, inputs.dtype))
+        if self.use_bias:
+            y = y + tf.cast(self.bias, y.dtype)
+        return y
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "he_slope": self.he_slope, "use_bias": self.use_bias}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class Upsample2D(keras.layers.Layer):
+    """Nearest-neighbour upsampling by integer factors: ``[N, T, F, C]`` -> ``[N, T*ft, F*ff, C]``."""
+
+    def __init__(self, factor=(2, 2), **kwargs):
+        super().__init__(**kwargs)
+        self.factor = _pair(factor, "factor")
+        self.built = True  # stateless
+
+    def call(self, inputs):
+        ft, ff = self.factor
+        x = inputs
+        if ft > 1:
+            x = tf.repeat(x, ft, axis=1)
+        if ff > 1:
+            x = tf.repeat(x, ff, axis=2)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        n, t, f, c = input_shape
+        return (n, None if t is None else t * self.factor[0], None if f is None else f * self.factor[1], c)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class Downsample2D(keras.layers.Layer):
+    """Average pooling by integer factors: ``[N, T, F, C]`` -> ``[N, T/ft, F/ff, C]``."""
+
+    def __init__(self, factor=(2, 2), **kwargs):
+        super().__init__(**kwargs)
+        self.factor = _pair(factor, "factor")
+        self.built = True  # stateless
+
+    def call(self, inputs):
+        if self.factor == (1, 1):
+            return inputs
+        return tf.nn.avg_pool2d(inputs, ksize=self.factor, strides=self.factor, padding="VALID")
+
+    def compute_output_shape(self, input_shape):
+        n, t, f, c = input_shape
+        return (n, None if t is None else t // self.factor[0], None if f is None else f // self.factor[1], c)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class FadeIn(keras.layers.Layer):
+    """Blend two same-shaped paths: ``(1 - alpha) * low + alpha * high``.
+
+    ``alpha`` lives in a non-trainable scalar variable, so ``set_alpha`` changes the blend
+    inside an already traced ``tf.function`` without retracing. Inputs ``[low, high]``.
+    """
+
+    def __init__(self, alpha=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.initial_alpha = float(alpha)
+        self.alpha = self.add_weight(
+            name="alpha",
+            shape=(),
+            initializer=keras.initializers.Constant(self.initial_alpha),
+            trainable=False,
+        )
+        self.built = True  # its only state is created above
+
+    def set_alpha(self, alpha):
+        """Assign the blend weight (a Python float or scalar tensor, expected in [0, 1])."""
+        self.alpha.assign(tf.cast(alpha, self.alpha.dtype))
+
+    def call(self, inputs):
+        low, high = inputs
+        alpha = tf.cast(self.alpha, high.dtype)
+        return (1.0 - alpha) * low + alpha * high
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[1]
+
+    def get_config(self):
+        # The current value travels with the weights; the config only carries the start value.
+        return {**super().get_config(), "alpha": self.initial_alpha}

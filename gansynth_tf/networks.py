@@ -1,0 +1,422 @@
+"""Progressive Generator and Discriminator built from a resolution schedule.
+
+Spectrograms are ``[batch, time, freq, spec_channels]`` with channel 0 the log-magnitude
+and channel 1 the instantaneous frequency, both scaled to [-1, 1]. The schedule is a
+:class:`NetworkConfig`: a list of (time, freq) resolutions, one per stage, each an integer
+multiple of the previous one, with per-stage channel counts.
+
+Every block of every stage is built at construction time, so the set of weights (and
+therefore checkpoints, EMA copies and optimizer slots) does not depend on the stage.
+``set_stage(stage, alpha)`` selects how many blocks run: at stage ``s`` the generator
+outputs ``resolutions[s]`` and the discriminator expects inputs of that size. Changing the
+stage changes shapes, so each stage gets its own ``tf.function`` trace; ``alpha`` lives in
+a :class:`~gansynth_tf.layers.FadeIn` variable and can change without retracing.
+"""
+import dataclasses
+from typing import Tuple
+
+import keras
+import tensorflow as tf
+
+from gansynth_tf.layers import (
+    Downsample2D,
+    EqualizedConv2D,
+    EqualizedDense,
+    FadeIn,
+    MinibatchStddev,
+    PixelNorm,
+    Upsample2D,
+)
+
+_PACKAGE = "gansynth_tf"
+CONDITIONING_MODES = ("acgan", "projection")
+LEAKY_SLOPE = 0.2
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    """Resolution schedule and sizes shared by the generator and the discriminator.
+
+    Attributes:
+      resolutions: ``[(time, freq), ...]`` per stage, low to high; each is an integer
+        multiple (per axis) of the previous one.
+      gen_channels: generator feature channels per stage (same length as resolutions).
+      disc_channels: discriminator channels per stage; the block at stage ``b`` maps
+        ``disc_channels[b]`` to ``disc_channels[b - 1]`` while halving the resolution.
+      num_genres: number of genre classes (one-hot conditioning width).
+      latent_dim: size of the Gaussian latent vector z.
+      spec_channels: channels of the output spectrogram (2: log-magnitude and IF).
+      mbstd_group_size: group size of the discriminator's minibatch-stddev layer.
+      conditioning: ``'acgan'`` (auxiliary genre classifier head) or ``'projection'``
+        (the classifier head plus a projection term ``<embed(genre), features>`` added to
+        the real/fake score).
+    """
+
+    resolutions: Tuple[Tuple[int, int], ...]
+    gen_channels: Tuple[int, ...]
+    disc_channels: Tuple[int, ...]
+    num_genres: int
+    latent_dim: int = 256
+    spec_channels: int = 2
+    mbstd_group_size: int = 4
+    conditioning: str = "acgan"
+
+    def __post_init__(self):
+        # Normalise JSON-decoded lists to tuples so configs compare equal after a round trip.
+        object.__setattr__(self, "resolutions", tuple(tuple(int(v) for v in r) for r in self.resolutions))
+        object.__setattr__(self, "gen_channels", tuple(int(c) for c in self.gen_channels))
+        object.__setattr__(self, "disc_channels", tuple(int(c) for c in self.disc_channels))
+        n = len(self.resolutions)
+        if n < 1:
+            raise ValueError("resolutions must contain at least one stage")
+        if any(len(r) != 2 or min(r) < 1 for r in self.resolutions):
+            raise ValueError(f"resolutions must be positive (time, freq) pairs, got {self.resolutions}")
+        if len(self.gen_channels) != n or len(self.disc_channels) != n:
+            raise ValueError(
+                f"need one channel count per stage ({n}); got gen {len(self.gen_channels)}, "
+                f"disc {len(self.disc_channels)}"
+            )
+        for prev, cur in zip(self.resolutions[:-1], self.resolutions[1:]):
+            if cur[0] % prev[0] or cur[1] % prev[1] or cur == prev:
+                raise ValueError(f"resolution {cur} is not a larger integer multiple of {prev}")
+        if self.conditioning not in CONDITIONING_MODES:
+            raise ValueError(f"conditioning must be one of {CONDITIONING_MODES}, got {self.conditioning!r}")
+        if self.num_genres < 1 or self.latent_dim < 1 or self.spec_channels < 1:
+            raise ValueError("num_genres, latent_dim and spec_channels must be positive")
+
+    @property
+    def num_stages(self):
+        return len(self.resolutions)
+
+    @property
+    def final_resolution(self):
+        return self.resolutions[-1]
+
+    def stage_factor(self, stage):
+        """(time, freq) up-sampling factor from stage ``stage - 1`` to ``stage``."""
+        (t0, f0), (t1, f1) = self.resolutions[stage - 1], self.resolutions[stage]
+        return (t1 // t0, f1 // f0)
+
+    def output_shape(self, stage=None):
+        """Spectrogram shape ``(time, freq, spec_channels)`` at ``stage`` (default final)."""
+        t, f = self.resolutions[self.num_stages - 1 if stage is None else stage]
+        return (t, f, self.spec_channels)
+
+    def to_dict(self):
+        d = dataclasses.asdict(self)
+        d["resolutions"] = [list(r) for r in self.resolutions]
+        d["gen_channels"] = list(self.gen_channels)
+        d["disc_channels"] = list(self.disc_channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**d)
+
+
+def gansynth_channels(num_stages, fmap_base=4096, fmap_max=256):
+    """GANSynth's channel rule min(fmap_base / 2^b, fmap_max) for blocks b = 1..num_stages."""
+    return tuple(min(fmap_base // 2**b, fmap_max) for b in range(1, num_stages + 1))
+
+
+def hires_config(num_genres, latent_dim=256, conditioning="acgan"):
+    """GANSynth's best ("hi-res") schedule: 2x16 doubled 6 times to 128x1024, 7 stages.
+
+    Channels (256, 256, 256, 256, 128, 64, 32) for both networks.
+    """
+    resolutions = tuple((2 * 2**s, 16 * 2**s) for s in range(7))
+    channels = gansynth_channels(7)
+    return NetworkConfig(
+        resolutions=resolutions,
+        gen_channels=channels,
+        disc_channels=channels,
+        num_genres=num_genres,
+        latent_dim=latent_dim,
+        conditioning=conditioning,
+    )
+
+
+def quickstart_config(num_genres, latent_dim=64, conditioning="acgan"):
+    """Small CPU schedule: 4x16 -> 8x32 -> 16x64 -> 32x128 (4 stages).
+
+    32x128 with overlap 0.5 is 0.5 s of 8 kHz audio (flags/quickstart.cfg): long enough to
+    hear a genre's timbre and a beat. Channels (64, 48, 32, 16) shrink as the area grows so
+    that every stage costs about the same; one step at 32x128 with batch 16 takes ~0.3 s on
+    two CPU cores.
+    """
+    return NetworkConfig(
+        resolutions=((4, 16), (8, 32), (16, 64), (32, 128)),
+        gen_channels=(64, 48, 32, 16),
+        disc_channels=(64, 48, 32, 16),
+        num_genres=num_genres,
+        latent_dim=latent_dim,
+        conditioning=conditioning,
+    )
+
+
+def _lrelu(x):
+    # maximum() rather than tf.nn.leaky_relu: grappler fuses conv+bias+LeakyRelu and then
+    # trips over the double backprop of the gradient penalty (harmless but noisy errors).
+    return tf.maximum(x, LEAKY_SLOPE * x)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class GeneratorBlock(keras.layers.Layer):
+    """Nearest upsample (optional) then two [3x3 conv -> leaky ReLU 0.2 -> pixel norm].
+
+    ``[N, T, F, C_in]`` -> ``[N, T*ft, F*ff, filters]``.
+    """
+
+    def __init__(self, filters, upsample=(2, 2), **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.upsample_factor = None if upsample is None else tuple(upsample)
+        self.upsample = None if upsample is None else Upsample2D(upsample, name="upsample")
+        self.conv0 = EqualizedConv2D(self.filters, 3, he_slope=0.0, name="conv0")
+        self.conv1 = EqualizedConv2D(self.filters, 3, he_slope=0.0, name="conv1")
+        self.norm = PixelNorm(name="pixel_norm")
+
+    def build(self, input_shape):
+        self.conv0.build(input_shape)
+        self.conv1.build(tuple(input_shape[:-1]) + (self.filters,))
+
+    def call(self, x):
+        if self.upsample is not None:
+            x = self.upsample(x)
+        x = self.norm(_lrelu(self.conv0(x)))
+        return self.norm(_lrelu(self.conv1(x)))
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "upsample": self.upsample_factor}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class DiscriminatorBlock(keras.layers.Layer):
+    """3x3 conv (C_in) -> lrelu -> 3x3 conv (filters) -> lrelu -> average-pool down.
+
+    ``[N, T, F, C_in]`` -> ``[N, T/ft, F/ff, filters]``.
+    """
+
+    def __init__(self, in_filters, filters, downsample=(2, 2), **kwargs):
+        super().__init__(**kwargs)
+        self.in_filters = int(in_filters)
+        self.filters = int(filters)
+        self.downsample_factor = tuple(downsample)
+        self.conv0 = EqualizedConv2D(self.in_filters, 3, he_slope=0.0, name="conv0")
+        self.conv1 = EqualizedConv2D(self.filters, 3, he_slope=0.0, name="conv1")
+        self.downsample = Downsample2D(downsample, name="downsample")
+
+    def build(self, input_shape):
+        self.conv0.build(input_shape)
+        self.conv1.build(tuple(input_shape[:-1]) + (self.in_filters,))
+
+    def call(self, x):
+        x = _lrelu(self.conv0(x))
+        x = _lrelu(self.conv1(x))
+        return self.downsample(x)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "in_filters": self.in_filters,
+            "filters": self.filters,
+            "downsample": self.downsample_factor,
+        }
+
+
+class _ProgressiveNetwork(keras.Model):
+    """Shared stage / alpha handling and (de)serialization of both networks."""
+
+    def __init__(self, config, stage=None, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config if isinstance(config, NetworkConfig) else NetworkConfig.from_dict(config)
+        self.stage = self.config.num_stages - 1 if stage is None else self._check_stage(stage)
+        self.fade = FadeIn(alpha=1.0, name="fade_in")
+
+    def _check_stage(self, stage):
+        stage = int(stage)
+        if not 0 <= stage < self.config.num_stages:
+            raise ValueError(f"stage must be in [0, {self.config.num_stages}), got {stage}")
+        return stage
+
+    @property
+    def alpha(self):
+        """The fade-in variable (scalar float32)."""
+        return self.fade.alpha
+
+    def set_stage(self, stage, alpha=None):
+        """Select the active stage (changes shapes: retraces) and optionally set alpha."""
+        self.stage = self._check_stage(stage)
+        if alpha is not None:
+            self.set_alpha(alpha)
+
+    def set_alpha(self, alpha):
+        """Set the fade-in weight of the newest block; no retrace."""
+        self.fade.set_alpha(alpha)
+
+    def get_config(self):
+        return {"name": self.name, "config": self.config.to_dict(), "stage": self.stage}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class Generator(_ProgressiveNetwork):
+    """Genre-conditioned progressive generator.
+
+    Call with ``[z, genre_one_hot]``: ``z`` ``[N, latent_dim]``, ``genre_one_hot``
+    ``[N, num_genres]``; returns float32 spectrograms ``[N, T_s, F_s, spec_channels]`` in
+    [-1, 1] for the current stage ``s``.
+
+    Architecture: ``pixel_norm(concat(z, genre))`` -> equalized dense to
+    ``res[0] * gen_channels[0]`` -> reshape to ``[N, T_0, F_0, C_0]`` -> lrelu, pixel norm
+    -> 3x3 conv, lrelu, pixel norm. (GANSynth pads the 1x1 latent map spatially and applies
+    a VALID conv of the start size; that is the same linear map as this dense layer, each
+    output position getting its own weights.) Then per later stage a
+    :class:`GeneratorBlock`. Every stage has a 1x1 to-spectrogram conv (gain 1) with tanh;
+    during a transition the output is ``FadeIn([upsample(to_spec[s-1](h_{s-1})),
+    to_spec[s](h_s)])``.
+    """
+
+    def __init__(self, config, stage=None, **kwargs):
+        kwargs.setdefault("name", "generator")
+        super().__init__(config, stage, **kwargs)
+        cfg = self.config
+        t0, f0 = cfg.resolutions[0]
+        self.input_norm = PixelNorm(name="input_norm")
+        # he_slope 0: the dense plays the role of a conv followed by leaky ReLU.
+        self.initial_dense = EqualizedDense(t0 * f0 * cfg.gen_channels[0], he_slope=0.0, name="initial_dense")
+        self.initial_norm = PixelNorm(name="initial_norm")
+        self.initial_conv = EqualizedConv2D(cfg.gen_channels[0], 3, he_slope=0.0, name="initial_conv")
+        self.blocks = [
+            GeneratorBlock(cfg.gen_channels[s], upsample=cfg.stage_factor(s), name=f"block_{s}")
+            for s in range(1, cfg.num_stages)
+        ]
+        self.to_spec = [
+            EqualizedConv2D(cfg.spec_channels, 1, he_slope=1.0, name=f"to_spec_{s}") for s in range(cfg.num_stages)
+        ]
+        # fade_upsample[s - 1] brings stage s-1's output up to stage s.
+        self.fade_upsample = [
+            Upsample2D(cfg.stage_factor(s), name=f"fade_upsample_{s}") for s in range(1, cfg.num_stages)
+        ]
+        self.build(None)
+
+    def build(self, input_shape=None):
+        if self.built:
+            return
+        cfg = self.config
+        t0, f0 = cfg.resolutions[0]
+        self.initial_dense.build((None, cfg.latent_dim + cfg.num_genres))
+        self.initial_conv.build((None, t0, f0, cfg.gen_channels[0]))
+        for s in range(cfg.num_stages):
+            t, f = cfg.resolutions[s]
+            if s > 0:
+                self.blocks[s - 1].build((None,) + cfg.resolutions[s - 1] + (cfg.gen_channels[s - 1],))
+            self.to_spec[s].build((None, t, f, cfg.gen_channels[s]))
+
+    def call(self, inputs):
+        z, genre = inputs
+        cfg = self.config
+        t0, f0 = cfg.resolutions[0]
+        x = self.input_norm(tf.concat([z, tf.cast(genre, z.dtype)], axis=-1))
+        x = tf.reshape(self.initial_dense(x), [-1, t0, f0, cfg.gen_channels[0]])
+        x = self.initial_norm(_lrelu(x))
+        x = self.initial_norm(_lrelu(self.initial_conv(x)))
+        previous = None
+        for s in range(1, self.stage + 1):
+            previous = x
+            x = self.blocks[s - 1](x)
+        out = tf.tanh(self.to_spec[self.stage](x))
+        if self.stage > 0:
+            low = self.fade_upsample[self.stage - 1](tf.tanh(self.to_spec[self.stage - 1](previous)))
+            out = self.fade([low, out])
+        return tf.cast(out, tf.float32)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class Discriminator(_ProgressiveNetwork):
+    """Progressive critic with an auxiliary genre classifier (and optional projection).
+
+    Call with ``x`` ``[N, T_s, F_s, spec_channels]`` or ``[x, genre_one_hot]`` (the genre is
+    required when ``conditioning == 'projection'``). Returns float32
+    ``(score [N, 1], genre_logits [N, num_genres])``.
+
+    Architecture at stage ``s``: from-spectrogram 1x1 conv + lrelu to ``disc_channels[s]``,
+    :class:`DiscriminatorBlock` for stages ``s .. 1`` (during a transition the block-``s``
+    output is faded with ``from_spec[s-1](avg_pool(x))``), then the final block at
+    ``res[0]``: minibatch stddev, 3x3 conv, flatten, dense ``disc_channels[0]`` + lrelu,
+    and two linear heads (score and genre logits). Projection adds
+    ``sum(embed(genre) * features)`` to the score.
+    """
+
+    def __init__(self, config, stage=None, **kwargs):
+        kwargs.setdefault("name", "discriminator")
+        super().__init__(config, stage, **kwargs)
+        cfg = self.config
+        ch = cfg.disc_channels
+        self.from_spec = [EqualizedConv2D(ch[s], 1, he_slope=0.0, name=f"from_spec_{s}") for s in range(cfg.num_stages)]
+        self.blocks = [
+            DiscriminatorBlock(ch[s], ch[s - 1], downsample=cfg.stage_factor(s), name=f"block_{s}")
+            for s in range(1, cfg.num_stages)
+        ]
+        # fade_downsample[s - 1] brings a stage-s input down to stage s-1.
+        self.fade_downsample = [
+            Downsample2D(cfg.stage_factor(s), name=f"fade_downsample_{s}") for s in range(1, cfg.num_stages)
+        ]
+        self.mbstd = MinibatchStddev(cfg.mbstd_group_size, name="minibatch_stddev")
+        self.final_conv = EqualizedConv2D(ch[0], 3, he_slope=0.0, name="final_conv")
+        self.final_dense = EqualizedDense(ch[0], he_slope=0.0, name="final_dense")
+        self.score_head = EqualizedDense(1, he_slope=1.0, name="score")
+        self.class_head = EqualizedDense(cfg.num_genres, he_slope=1.0, name="genre_logits")
+        self.projection = (
+            EqualizedDense(ch[0], he_slope=1.0, use_bias=False, name="projection_embedding")
+            if cfg.conditioning == "projection"
+            else None
+        )
+        self.build(None)
+
+    def build(self, input_shape=None):
+        if self.built:
+            return
+        cfg = self.config
+        ch = cfg.disc_channels
+        for s in range(cfg.num_stages):
+            t, f = cfg.resolutions[s]
+            self.from_spec[s].build((None, t, f, cfg.spec_channels))
+            if s > 0:
+                self.blocks[s - 1].build((None, t, f, ch[s]))
+        t0, f0 = cfg.resolutions[0]
+        self.final_conv.build((None, t0, f0, ch[0] + 1))
+        self.final_dense.build((None, t0 * f0 * ch[0]))
+        self.score_head.build((None, ch[0]))
+        self.class_head.build((None, ch[0]))
+        if self.projection is not None:
+            self.projection.build((None, cfg.num_genres))
+
+    def call(self, inputs):
+        if isinstance(inputs, (list, tuple)):
+            x, genre = inputs
+        else:
+            x, genre = inputs, None
+        if self.projection is not None and genre is None:
+            raise ValueError("a projection discriminator must be called with [specgram, genre_one_hot]")
+        cfg = self.config
+        s = self.stage
+        h = _lrelu(self.from_spec[s](x))
+        if s > 0:
+            h = self.blocks[s - 1](h)
+            low = _lrelu(self.from_spec[s - 1](self.fade_downsample[s - 1](x)))
+            h = self.fade([low, h])
+            for b in range(s - 1, 0, -1):
+                h = self.blocks[b - 1](h)
+        h = self.mbstd(h)
+        h = _lrelu(self.final_conv(h))
+        t0, f0 = cfg.resolutions[0]
+        features = _lrelu(self.final_dense(tf.reshape(h, [-1, t0 * f0 * cfg.disc_channels[0]])))
+        score = self.score_head(features)
+        if self.projection is not None:
+            embedded = self.projection(tf.cast(genre, features.dtype))
+            score = score + tf.reduce_sum(embedded * features, axis=-1, keepdims=True)
+        return tf.cast(score, tf.float32), tf.cast(self.class_head(features), tf.float32)

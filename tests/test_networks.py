@@ -1,0 +1,206 @@
+"""Generator / Discriminator: schedules, shapes at every stage, fade-in semantics, saving."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gansynth_tf.networks import (
+    Discriminator,
+    Generator,
+    NetworkConfig,
+    gansynth_channels,
+    hires_config,
+    quickstart_config,
+)
+
+NUM_GENRES = 10
+
+
+def inputs(cfg, n, seed=0):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, cfg.latent_dim)).astype("float32")
+    genre = np.eye(cfg.num_genres, dtype="float32")[rng.integers(0, cfg.num_genres, n)]
+    return z, genre
+
+
+def avg_pool(x, factor):
+    n, t, f, c = x.shape
+    return x.reshape(n, t // factor[0], factor[0], f // factor[1], factor[1], c).mean(axis=(2, 4))
+
+
+def nearest_up(x, factor):
+    return np.repeat(np.repeat(x, factor[0], axis=1), factor[1], axis=2)
+
+
+# --------------------------------------------------------------------------- configs
+
+
+def test_hires_config_is_gansynth_schedule():
+    cfg = hires_config(NUM_GENRES)
+    assert cfg.resolutions == tuple((2 * 2**s, 16 * 2**s) for s in range(7))
+    assert cfg.resolutions[0] == (2, 16) and cfg.final_resolution == (128, 1024)
+    assert cfg.gen_channels == (256, 256, 256, 256, 128, 64, 32) == cfg.disc_channels
+    assert cfg.latent_dim == 256 and cfg.spec_channels == 2 and cfg.num_stages == 7
+    assert cfg.output_shape() == (128, 1024, 2) and cfg.output_shape(0) == (2, 16, 2)
+    assert gansynth_channels(7) == cfg.gen_channels
+
+
+def test_quickstart_config_is_small():
+    cfg = quickstart_config(NUM_GENRES)
+    assert cfg.resolutions[0] == (4, 16) and cfg.final_resolution == (32, 128)
+    assert 4 <= cfg.num_stages <= 5 and max(cfg.gen_channels) <= 128 and cfg.latent_dim <= 128
+    assert all(cfg.stage_factor(s) == (2, 2) for s in range(1, cfg.num_stages))
+
+
+def test_config_validation_and_dict_roundtrip():
+    cfg = quickstart_config(3, conditioning="projection")
+    assert NetworkConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="multiple"):
+        NetworkConfig(((2, 16), (3, 32)), (8, 8), (8, 8), num_genres=2)
+    with pytest.raises(ValueError, match="channel"):
+        NetworkConfig(((2, 16), (4, 32)), (8,), (8, 8), num_genres=2)
+    with pytest.raises(ValueError, match="conditioning"):
+        NetworkConfig(((2, 16),), (8,), (8,), num_genres=2, conditioning="concat")
+    # Non-uniform factors are allowed: time x1... is not (must grow), but (2, 1) is fine.
+    ok = NetworkConfig(((2, 16), (4, 16)), (8, 8), (8, 8), num_genres=2)
+    assert ok.stage_factor(1) == (2, 1)
+
+
+# --------------------------------------------------------------------------- hi-res shapes
+
+
+@pytest.fixture(scope="module")
+def hires_nets():
+    cfg = hires_config(NUM_GENRES)
+    return cfg, Generator(cfg), Discriminator(cfg)
+
+
+def test_hires_shapes_at_every_stage(hires_nets):
+    cfg, gen, disc = hires_nets
+    z, genre = inputs(cfg, 1)
+    for stage, (t, f) in enumerate(cfg.resolutions):
+        gen.set_stage(stage, alpha=0.5)
+        disc.set_stage(stage, alpha=0.5)
+        spec = gen([z, genre])
+        assert spec.shape == (1, t, f, 2) and spec.dtype == tf.float32
+        assert np.all(np.abs(spec.numpy()) <= 1.0)
+        score, logits = disc(spec)
+        assert score.shape == (1, 1) and logits.shape == (1, NUM_GENRES)
+        assert score.dtype == tf.float32 and np.all(np.isfinite(score.numpy()))
+
+
+def test_hires_parameter_counts(hires_nets):
+    cfg, gen, disc = hires_nets
+    # Generator: dense (266 -> 2*16*256) + 3x3 convs + 1x1 to-spec convs of all 7 stages.
+    conv = lambda k, i, o: k * k * i * o + o  # noqa: E731
+    ch = cfg.gen_channels
+    expected_g = (256 + NUM_GENRES) * 32 * ch[0] + 32 * ch[0] + conv(3, ch[0], ch[0])
+    expected_g += sum(conv(3, ch[s - 1], ch[s]) + conv(3, ch[s], ch[s]) for s in range(1, 7))
+    expected_g += sum(conv(1, c, 2) for c in ch)
+    assert gen.count_params() == expected_g + 1  # + the fade-in alpha
+    assert 6e6 < disc.count_params() < 8e6
+    assert len(gen.trainable_weights) == 2 * (1 + 1 + 2 * 6 + 7)
+
+
+# --------------------------------------------------------------------------- fade-in semantics
+
+
+@pytest.fixture(scope="module")
+def quick_nets():
+    keras.utils.set_random_seed(0)
+    cfg = quickstart_config(4)
+    return cfg, Generator(cfg), Discriminator(cfg)
+
+
+@pytest.mark.parametrize("stage", [1, 3])
+def test_generator_alpha_zero_is_upsampled_previous_stage(quick_nets, stage):
+    cfg, gen, _ = quick_nets
+    z, genre = inputs(cfg, 3, seed=stage)
+    gen.set_stage(stage - 1, alpha=1.0)  # the previous stage, stable
+    previous = gen([z, genre]).numpy()
+    gen.set_stage(stage, alpha=0.0)
+    faded_out = gen([z, genre]).numpy()
+    np.testing.assert_allclose(faded_out, nearest_up(previous, cfg.stage_factor(stage)), rtol=1e-5, atol=1e-6)
+    gen.set_alpha(1.0)
+    new = gen([z, genre]).numpy()
+    gen.set_alpha(0.25)
+    np.testing.assert_allclose(gen([z, genre]).numpy(), 0.75 * faded_out + 0.25 * new, rtol=1e-4, atol=1e-5)
+
+
+def test_discriminator_alpha_zero_is_previous_stage_on_pooled_input(quick_nets):
+    cfg, _, disc = quick_nets
+    x = np.random.default_rng(1).uniform(-1, 1, (4,) + cfg.output_shape(2)).astype("float32")
+    disc.set_stage(1, alpha=1.0)
+    score_prev, logits_prev = disc(avg_pool(x, cfg.stage_factor(2)))
+    disc.set_stage(2, alpha=0.0)
+    score, logits = disc(x)
+    np.testing.assert_allclose(score.numpy(), score_prev.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(logits.numpy(), logits_prev.numpy(), rtol=1e-4, atol=1e-5)
+    disc.set_alpha(1.0)
+    assert not np.allclose(disc(x)[0].numpy(), score_prev.numpy())
+
+
+def test_alpha_change_does_not_retrace_but_stage_change_does(quick_nets):
+    cfg, gen, _ = quick_nets
+    z, genre = inputs(cfg, 2)
+    gen.set_stage(2, alpha=0.0)
+    fn = tf.function(lambda a, b: gen([a, b]))
+    out0 = fn(z, genre).numpy()
+    gen.set_alpha(1.0)
+    out1 = fn(z, genre).numpy()
+    assert fn.experimental_get_tracing_count() == 1
+    assert not np.allclose(out0, out1)
+    gen.set_stage(3)
+    # The stage is Python state: a new tf.function (or new input shapes) picks it up.
+    assert tf.function(lambda a, b: gen([a, b]))(z, genre).shape == (2, 32, 128, 2)
+
+
+def test_set_stage_validates(quick_nets):
+    _, gen, disc = quick_nets
+    with pytest.raises(ValueError):
+        gen.set_stage(4)
+    with pytest.raises(ValueError):
+        disc.set_stage(-1)
+
+
+# --------------------------------------------------------------------------- conditioning
+
+
+def test_acgan_score_ignores_genre_projection_uses_it():
+    keras.utils.set_random_seed(2)
+    x = np.random.default_rng(2).uniform(-1, 1, (4, 4, 32, 2)).astype("float32")
+    g1, g2 = np.eye(3, dtype="float32")[[0, 1, 2, 0]], np.eye(3, dtype="float32")[[1, 2, 0, 2]]
+    small = dict(resolutions=((2, 16), (4, 32)), gen_channels=(16, 8), disc_channels=(16, 8), num_genres=3)
+    acgan = Discriminator(NetworkConfig(**small))
+    np.testing.assert_array_equal(acgan([x, g1])[0].numpy(), acgan(x)[0].numpy())
+    proj = Discriminator(NetworkConfig(**small, conditioning="projection"))
+    # The embedding starts random, so the genre changes the score; logits do not depend on it.
+    assert not np.allclose(proj([x, g1])[0].numpy(), proj([x, g2])[0].numpy())
+    np.testing.assert_allclose(proj([x, g1])[1].numpy(), proj([x, g2])[1].numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="projection"):
+        proj(x)
+
+
+# --------------------------------------------------------------------------- saving
+
+
+@pytest.mark.parametrize("conditioning", ["acgan", "projection"])
+def test_keras_save_and_load_reproduces_outputs(tmp_path, conditioning):
+    keras.utils.set_random_seed(3)
+    cfg = quickstart_config(4, latent_dim=16, conditioning=conditioning)
+    gen, disc = Generator(cfg, stage=2), Discriminator(cfg, stage=2)
+    gen.set_alpha(0.3)
+    disc.set_alpha(0.3)
+    z, genre = inputs(cfg, 3)
+    spec = gen([z, genre]).numpy()
+    score = disc([spec, genre])[0].numpy()
+    gen.save(tmp_path / "g.keras")
+    disc.save(tmp_path / "d.keras")
+    gen2 = keras.models.load_model(tmp_path / "g.keras")
+    disc2 = keras.models.load_model(tmp_path / "d.keras")
+    assert isinstance(gen2, Generator) and isinstance(disc2, Discriminator)
+    assert gen2.config == cfg and gen2.stage == 2 and float(gen2.alpha.numpy()) == pytest.approx(0.3)
+    np.testing.assert_allclose(gen2([z, genre]).numpy(), spec, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(disc2([spec, genre])[0].numpy(), score, rtol=1e-5, atol=1e-6)
+    gen2.set_stage(3, alpha=1.0)
+    assert gen2([z, genre]).shape == (3, 32, 128, 2)
