@@ -257,6 +257,18 @@ class _ProgressiveNetwork(keras.Model):
     def get_config(self):
         return {"name": self.name, "config": self.config.to_dict(), "stage": self.stage}
 
+    # Keras 3 keeps layers held in Python lists out of tf.train.Checkpoint's object graph, so
+    # without this a checkpoint would hold only the layers stored as plain attributes and a
+    # resumed or loaded run would silently keep random blocks.
+    _LAYER_LISTS = ("blocks", "to_spec", "from_spec", "fade_upsample", "fade_downsample")
+
+    def _trackable_children(self, save_type="checkpoint", **kwargs):
+        children = super()._trackable_children(save_type, **kwargs)
+        for name in self._LAYER_LISTS:
+            for i, layer in enumerate(getattr(self, name, ())):
+                children[f"{name}_{i}"] = layer
+        return children
+
     @classmethod
     def from_config(cls, config):
         return cls(**config)

@@ -347,7 +347,7 @@ def _ambient(rng, sr, n, noise):
         t = np.arange(ln) / sr
         mod = np.sin(2 * np.pi * _hz(m) * 3.5 * t) * 2.0 * np.exp(-t / 0.6)
         bell = np.sin(2 * np.pi * _hz(m) * t + mod) * np.exp(-t / rng.uniform(0.6, 1.5))
-        _place(out, rng.uniform(0.1, 0.3) * bell, rng.uniform(0, n - 0.3 * sr))
+        _place(out, rng.uniform(0.1, 0.3) * bell, rng.uniform(0, max(n - 0.3 * sr, 1.0)))
     if rng.random() < 0.5:   # wind
         out += rng.uniform(0.05, 0.2) * _spectral_filter(noise[:n], sr, low=200, high=900) / (
             np.std(noise) * 2)

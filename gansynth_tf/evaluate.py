@@ -1,0 +1,648 @@
+"""Evaluates a run's generator against held-out real clips.
+
+    python -m gansynth_tf.evaluate --train_dir=RUN [--num_real=100]
+        [--num_generated_per_genre=50] [--classifier_epochs=10] [--tensorboard]
+
+Data flags (--dataset, --data_dir, ...) default to the run's own flags.txt, and sample rate
+and clip length always come from the run's representation.json. Real clips are the fixed,
+evenly spaced evaluation windows (`source.waves_dataset(training=False)`), split per genre
+in stream order: the first --num_real are the held-out evaluation set, the next
+--num_classifier_train train the genre classifier (classifier.py). The classifier is saved
+in RUN/eval_classifier/ and reused by later evaluations of the same run.
+
+Metrics (GANSynth section 4 / Richardson & Weiss 2018), in the JSON:
+
+* real_accuracy: the classifier on held-out real clips (the ceiling);
+  generated_accuracy: the classifier's genre == the conditioning genre ("pitch accuracy").
+* mean_entropy: mean per-clip entropy of the predicted genre distribution (nats; low =
+  confidently one genre); marginal_entropy: entropy of the mean prediction (high = all
+  genres produced); max_entropy = ln(num_genres).
+* frechet_distance: Frechet distance between Gaussians fitted to the classifier embeddings
+  of real and generated clips (an FID analogue).
+* ndb, ndb_k: k-means (K bins) on whitened log-mel spectrograms of the real clips; a bin is
+  statistically different when a two-proportion z-test of its real vs generated share has
+  p < alpha; NDB/K is the fraction of such bins (0 = matches, 1 = every bin differs).
+* per-genre diversity: mean pairwise L1 (mean |a - b|) and L2 (RMS) distance between log-mel
+  spectrograms of one genre's generated clips, divided by the same for its real clips
+  (1 = as diverse as the data, << 1 = mode collapse); diversity_l1_ratio / _l2_ratio are
+  the means over genres.
+
+Writes metrics.json (--output_json, default RUN/eval/metrics.json), metrics.md (the printed
+table) and metrics.png beside it, and optionally TensorBoard scalars at the run's
+images_seen step.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import typing
+
+import numpy as np
+import tensorflow as tf
+from absl import flags
+from absl import logging
+
+from gansynth_tf import classifier as classifier_lib
+from gansynth_tf import datasets
+from gansynth_tf import export as export_lib
+from gansynth_tf import generate as generate_lib
+from gansynth_tf import representation as representation_lib
+
+FLAGS_FILE = "flags.txt"
+CLASSIFIER_SUBDIR = "eval_classifier"
+EVAL_SUBDIR = "eval"
+# Data flags that evaluate accepts as overrides of the run's flags.txt.
+DATA_FLAGS = ("dataset", "data_dir", "fma_metadata", "nsynth_label", "audio_backend",
+              "clips_per_file", "synthetic_clips_per_genre", "cache_dir")
+
+
+# ----------------------------------------------------------------------------- maths
+
+
+def gaussian_stats(x):
+    """x `[n, d]` (n >= 2) -> (mean `[d]`, covariance `[d, d]`, unbiased), float64."""
+    x = np.asarray(x, np.float64)
+    if x.ndim != 2 or len(x) < 2:
+        raise ValueError(f"need at least two rows [n, d] for a covariance, got {x.shape}")
+    return x.mean(axis=0), np.cov(x, rowvar=False).reshape(x.shape[1], x.shape[1])
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2):
+    """Frechet (2-Wasserstein) distance between N(mu1, sigma1) and N(mu2, sigma2).
+
+    |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2). The matrix root is taken by
+    symmetric eigendecompositions, which stays real and stable for the singular
+    covariances of few samples in many dimensions.
+    """
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    s1, s2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
+    w, v = np.linalg.eigh((s1 + s1.T) / 2)
+    root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    middle = root1 @ s2 @ root1
+    tr_root = np.sum(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)))
+    diff = mu1 - mu2
+    return float(max(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_root, 0.0))
+
+
+def entropy(p, axis=-1):
+    """Shannon entropy in nats of distributions p along axis (0 log 0 = 0)."""
+    p = np.asarray(p, np.float64)
+    return -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0), axis=axis)
+
+
+def _squared_distances(x, centers):
+    d = (np.sum(x * x, axis=1)[:, None] - 2.0 * x @ centers.T
+         + np.sum(centers * centers, axis=1)[None, :])
+    return np.maximum(d, 0.0)
+
+
+def kmeans(x, k, seed=0, iterations=100, restarts=3):
+    """Lloyd's k-means with k-means++ seeding; the best of `restarts` runs.
+
+    Args:
+      x: `[n, d]` with n >= k.
+    Returns:
+      (centers `[k, d]`, assignment int `[n]`).
+    """
+    x = np.asarray(x, np.float64)
+    n = len(x)
+    if not 1 <= k <= n:
+        raise ValueError(f"k-means needs 1 <= k <= n, got k={k}, n={n}")
+    rng = np.random.default_rng(seed)
+    best = None
+    for _ in range(restarts):
+        centers = [x[rng.integers(n)]]
+        closest = _squared_distances(x, np.array(centers))[:, 0]
+        for _ in range(1, k):
+            total = closest.sum()
+            idx = rng.choice(n, p=closest / total) if total > 0 else rng.integers(n)
+            centers.append(x[idx])
+            closest = np.minimum(closest, _squared_distances(x, x[idx:idx + 1])[:, 0])
+        centers = np.array(centers)
+        assign = None
+        for _ in range(iterations):
+            d = _squared_distances(x, centers)
+            new = np.argmin(d, axis=1)
+            if assign is not None and np.array_equal(new, assign):
+                break
+            assign = new
+            for j in range(k):
+                members = x[assign == j]
+                if len(members):
+                    centers[j] = members.mean(axis=0)
+                else:
+                    # An empty bin takes the point worst served by its centre.
+                    far = np.argmax(d[np.arange(n), assign])
+                    centers[j] = x[far]
+                    d[far] = 0.0
+        inertia = float(np.sum(np.min(_squared_distances(x, centers), axis=1)))
+        if best is None or inertia < best[0]:
+            best = (inertia, centers.copy(), np.argmin(_squared_distances(x, centers), 1))
+    return best[1], best[2]
+
+
+def ndb(real, generated, k=50, alpha=0.05, seed=0, whiten=True):
+    """Number of statistically Different Bins (Richardson & Weiss 2018).
+
+    Clusters the real samples into k bins, assigns every generated sample to its nearest
+    bin centre and, per bin, tests H0 "same proportion of real and generated samples"
+    with a pooled two-proportion z-test (two-sided).
+
+    Args:
+      real: `[n_real, d]` (n_real >= k); generated: `[n_gen, d]`.
+      whiten: standardise every dimension by the real samples' mean and std first.
+    Returns:
+      dict: ndb (int), ndb_k (ndb / k in [0, 1]), k, alpha, real_proportions,
+      generated_proportions, different (bool per bin).
+    """
+    real = np.asarray(real, np.float64)
+    generated = np.asarray(generated, np.float64)
+    if whiten:
+        mean, std = real.mean(axis=0), real.std(axis=0)
+        std = np.where(std > 1e-8, std, 1.0)
+        real, generated = (real - mean) / std, (generated - mean) / std
+    centers, real_bins = kmeans(real, k, seed)
+    gen_bins = np.argmin(_squared_distances(generated, centers), axis=1)
+    n_r, n_g = len(real), len(generated)
+    p_r = np.bincount(real_bins, minlength=k) / n_r
+    p_g = np.bincount(gen_bins, minlength=k) / n_g
+    pooled = (p_r * n_r + p_g * n_g) / (n_r + n_g)
+    se = np.sqrt(pooled * (1.0 - pooled) * (1.0 / n_r + 1.0 / n_g))
+    z = np.where(se > 0, np.abs(p_g - p_r) / np.where(se > 0, se, 1.0), 0.0)
+    p_values = np.array([math.erfc(v / math.sqrt(2.0)) for v in z])
+    different = p_values < alpha
+    return {"ndb": int(different.sum()), "ndb_k": float(different.mean()), "k": int(k),
+            "alpha": float(alpha), "real_proportions": p_r.tolist(),
+            "generated_proportions": p_g.tolist(), "different": different.tolist()}
+
+
+def mean_pairwise_distances(x):
+    """Mean over pairs i < j of (L1 = mean |x_i - x_j|, L2 = RMS of x_i - x_j).
+
+    x `[n, d]`; returns (None, None) for n < 2.
+    """
+    x = np.asarray(x, np.float64)
+    n = len(x)
+    if n < 2:
+        return None, None
+    l1, l2 = [], []
+    for i in range(n - 1):
+        diff = x[i + 1:] - x[i]
+        l1.append(np.mean(np.abs(diff), axis=1))
+        l2.append(np.sqrt(np.mean(diff * diff, axis=1)))
+    return float(np.mean(np.concatenate(l1))), float(np.mean(np.concatenate(l2)))
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def read_flagfile(path):
+    """flags.txt (absl flags_into_string) -> {name: value string, or bool for --[no]name}."""
+    values = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line.startswith("--"):
+                continue
+            if "=" in line:
+                name, value = line[2:].split("=", 1)
+                values[name] = value
+            elif line.startswith("--no"):
+                values[line[4:]] = False
+                values.setdefault(line[2:], True)
+            else:
+                values[line[2:]] = True
+    return values
+
+
+def _convert(name, value, hint):
+    """A flags.txt string -> the DataConfig field's type (bool / int / str, Optional)."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    kind = args[0] if args else hint
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        return str(value).lower() in ("1", "true", "yes")
+    if isinstance(value, bool):
+        raise ValueError(f"flags.txt: --{name} has no value")
+    if kind is int:
+        return int(value)
+    if kind is float:
+        return float(value)
+    return value
+
+
+def data_config(train_dir, rep, overrides=None):
+    """DataConfig from the run's flags.txt, then `overrides` (name -> value, None = keep).
+
+    sample_rate and audio_length always follow the representation (the model's).
+    """
+    hints = typing.get_type_hints(datasets.DataConfig)
+    fields = {f.name for f in dataclasses.fields(datasets.DataConfig)}
+    path = os.path.join(train_dir, FLAGS_FILE)
+    stored = read_flagfile(path) if os.path.exists(path) else {}
+    if not stored and not any(v is not None for v in (overrides or {}).values()):
+        logging.warning("%s not found: using the default data flags (synthetic dataset); "
+                        "pass --dataset/--data_dir to evaluate on other data", path)
+    # "--nocache" is parsed as cache=False; the mirror key "nocache" is not a field.
+    kwargs = {name: _convert(name, value, hints[name]) for name, value in stored.items()
+              if name in fields}
+    kwargs.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    kwargs["sample_rate"], kwargs["audio_length"] = rep.sample_rate, rep.audio_length
+    return datasets.DataConfig(**kwargs)
+
+
+def collect_real(source, genres, num_real, num_train):
+    """Per-genre held-out and classifier-training clips from the evaluation stream.
+
+    In stream order, each genre's first `num_real` clips are held out and the next
+    `num_train` train the classifier; reading stops once every quota is met. A genre with
+    fewer clips is split in the same proportion (at least one held out).
+
+    Args:
+      genres: the run's genre names; source genres are mapped to them by name.
+    Returns:
+      (held waves `[n, L]`, held labels `[n]`, train waves `[m, L]`, train labels `[m]`),
+      labels are ids into `genres`.
+    """
+    if sorted(source.genres) != sorted(genres):
+        raise ValueError(
+            f"the data's genres {source.genres} differ from the run's {list(genres)}: "
+            f"evaluate on the data the run was trained on (--dataset/--data_dir)")
+    to_run = {i: genres.index(g) for i, g in enumerate(source.genres)}
+    quota = num_real + num_train
+    clips = {g: [] for g in range(len(genres))}
+    full = 0
+    for wave, label in source.waves_dataset(training=False).as_numpy_iterator():
+        g = to_run[int(label)]
+        if len(clips[g]) < quota:
+            clips[g].append(wave)
+            full += len(clips[g]) == quota
+            if full == len(genres):
+                break
+    held, held_y, train, train_y = [], [], [], []
+    for g, waves in clips.items():
+        if not waves:
+            raise ValueError(f"no evaluation clips of genre {genres[g]!r} in the data")
+        n_held = num_real if len(waves) >= quota else max(
+            1, int(round(len(waves) * num_real / max(quota, 1))))
+        if len(waves) < quota:
+            logging.warning("genre %r: only %d clips (wanted %d): %d held out, %d for the "
+                            "classifier", genres[g], len(waves), quota, n_held,
+                            len(waves) - n_held)
+        held += waves[:n_held]
+        held_y += [g] * n_held
+        train += waves[n_held:]
+        train_y += [g] * (len(waves) - n_held)
+    length = source.cfg.audio_length
+
+    def stack(w):
+        return np.stack(w).astype(np.float32) if w else np.zeros([0, length], np.float32)
+
+    return stack(held), np.array(held_y, np.int32), stack(train), np.array(train_y, np.int32)
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+@dataclasses.dataclass
+class EvalOptions:
+    """Sizes and switches of one evaluation (the CLI's flags)."""
+    num_real: int = 100
+    num_classifier_train: int = 100
+    num_generated_per_genre: int = 50
+    classifier_epochs: int = 10
+    retrain_classifier: bool = False
+    ndb_bins: int = 50
+    ndb_alpha: float = 0.05
+    phase: str = "if"
+    seed: int = 0
+    batch_size: int = 16
+    classifier_dir: typing.Optional[str] = None
+
+
+def load_matching_classifier(classifier_dir, genres, rep, retrain=False):
+    """The classifier saved in classifier_dir if it judges this run's clips, else None."""
+    if retrain or not os.path.exists(os.path.join(classifier_dir, classifier_lib.MODEL_FILE)):
+        return None
+    clf = classifier_lib.GenreClassifier.load(classifier_dir)
+    if clf.matches(genres, rep.sample_rate, rep.audio_length):
+        return clf
+    logging.warning("the classifier in %s was trained for genres %s at %d Hz x %d samples, "
+                    "not this run's: training a new one", classifier_dir, clf.genres,
+                    clf.sample_rate, clf.audio_length)
+    return None
+
+
+def train_classifier(classifier_dir, genres, rep, train_waves, train_labels, held_waves,
+                     held_labels, options):
+    """Trains a GenreClassifier on real clips, records its held-out accuracy, saves it."""
+    if len(train_waves) == 0:
+        raise ValueError("no real clips left to train the genre classifier: raise "
+                         "--num_classifier_train or use more data")
+    print(f"training the genre classifier on {len(train_waves)} real clips "
+          f"({options.classifier_epochs} epochs)", flush=True)
+    clf = classifier_lib.GenreClassifier.create(genres, rep.sample_rate, rep.audio_length,
+                                                options.seed)
+    history = clf.fit(train_waves, train_labels, options.classifier_epochs, seed=options.seed)
+    clf.meta.update({"train_clips": int(len(train_waves)),
+                     "epochs": int(options.classifier_epochs),
+                     "train_accuracy": float(history["accuracy"][-1]),
+                     "heldout_accuracy": clf.accuracy(held_waves, held_labels),
+                     "heldout_clips": int(len(held_waves))})
+    clf.save(classifier_dir)
+    return clf
+
+
+def generate_clips(sampler, num_per_genre, seed, batch_size):
+    """num_per_genre clips of every genre: (waves `[G * n, L]`, labels `[G * n]`)."""
+    g = sampler.num_genres
+    labels = np.repeat(np.arange(g, dtype=np.int32), num_per_genre)
+    z = generate_lib.latents(seed, g * num_per_genre, sampler.latent_dim)
+    condition = np.eye(g, dtype=np.float32)[labels]
+    waves = np.concatenate([sampler.audio(condition[i:i + batch_size], z[i:i + batch_size])
+                            for i in range(0, len(z), batch_size)])
+    finite = np.isfinite(waves)
+    if not finite.all():
+        logging.warning("%d non-finite generated samples set to 0", int((~finite).sum()))
+    return np.nan_to_num(waves, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32), labels
+
+
+def compute_metrics(clf, genres, sample_rate, real, real_y, fake, fake_y, ndb_bins=50,
+                    ndb_alpha=0.05, seed=0):
+    """All metrics from real and generated waves `[n, L]` with genre ids `[n]`."""
+    real_p, real_emb = clf.predict(real)
+    fake_p, fake_emb = clf.predict(fake)
+    real_feat = classifier_lib.log_mel_features(real, sample_rate)
+    fake_feat = classifier_lib.log_mel_features(fake, sample_rate)
+    real_pred, fake_pred = np.argmax(real_p, 1), np.argmax(fake_p, 1)
+    k = min(int(ndb_bins), max(2, len(real) // 5))
+    if k < ndb_bins:
+        logging.warning("NDB with %d bins instead of %d: only %d real clips (use --num_real "
+                        ">= %d per genre for %d bins)", k, ndb_bins, len(real),
+                        -(-5 * ndb_bins // len(genres)), ndb_bins)
+    bins = ndb(real_feat, fake_feat, k, ndb_alpha, seed)
+    metrics = {
+        "real_accuracy": float(np.mean(real_pred == real_y)),
+        "generated_accuracy": float(np.mean(fake_pred == fake_y)),
+        "mean_entropy": float(np.mean(entropy(fake_p))),
+        "marginal_entropy": float(entropy(np.mean(fake_p, axis=0))),
+        "max_entropy": float(np.log(len(genres))),
+        "frechet_distance": frechet_distance(*gaussian_stats(real_emb),
+                                             *gaussian_stats(fake_emb)),
+        "ndb": bins["ndb"], "ndb_k": bins["ndb_k"], "ndb_bins": bins["k"],
+        "ndb_alpha": bins["alpha"],
+        "num_real": int(len(real)), "num_generated": int(len(fake)),
+    }
+    per_genre, l1_ratios, l2_ratios = {}, [], []
+    for g, name in enumerate(genres):
+        r, f = real_y == g, fake_y == g
+        r_l1, r_l2 = mean_pairwise_distances(real_feat[r])
+        f_l1, f_l2 = mean_pairwise_distances(fake_feat[f])
+        l1 = f_l1 / r_l1 if r_l1 and f_l1 is not None else None
+        l2 = f_l2 / r_l2 if r_l2 and f_l2 is not None else None
+        l1_ratios += [l1] if l1 is not None else []
+        l2_ratios += [l2] if l2 is not None else []
+        per_genre[name] = {
+            "num_real": int(r.sum()), "num_generated": int(f.sum()),
+            "real_accuracy": float(np.mean(real_pred[r] == g)) if r.any() else None,
+            "generated_accuracy": float(np.mean(fake_pred[f] == g)) if f.any() else None,
+            "diversity_l1_real": r_l1, "diversity_l1_generated": f_l1,
+            "diversity_l1_ratio": l1, "diversity_l2_real": r_l2,
+            "diversity_l2_generated": f_l2, "diversity_l2_ratio": l2}
+    metrics["diversity_l1_ratio"] = float(np.mean(l1_ratios)) if l1_ratios else None
+    metrics["diversity_l2_ratio"] = float(np.mean(l2_ratios)) if l2_ratios else None
+    metrics["per_genre"] = per_genre
+    return metrics
+
+
+def evaluate(train_dir, data_cfg=None, options=None):
+    """Runs the whole evaluation of `train_dir`; returns the metrics dict (see module doc).
+
+    data_cfg: a datasets.DataConfig; default from the run's flags.txt.
+    """
+    options = options or EvalOptions()
+    sampler = generate_lib.TrainDirSampler(train_dir, options.phase)
+    trained, genres = sampler.trained, sampler.genres
+    rep = trained.representation
+    data_cfg = data_cfg or data_config(train_dir, rep)
+    source = datasets.build_source(data_cfg)
+    classifier_dir = options.classifier_dir or os.path.join(train_dir, CLASSIFIER_SUBDIR)
+    clf = load_matching_classifier(classifier_dir, genres, rep, options.retrain_classifier)
+    trained_now = clf is None
+    print(f"reading real clips from the {source.name} data", flush=True)
+    # A reused classifier needs no training clips: read only the held-out ones.
+    held, held_y, train, train_y = collect_real(
+        source, genres, options.num_real, options.num_classifier_train if trained_now else 0)
+    if trained_now:
+        clf = train_classifier(classifier_dir, genres, rep, train, train_y, held, held_y,
+                               options)
+    print(f"generating {options.num_generated_per_genre} clips per genre "
+          f"(phase={options.phase})", flush=True)
+    fake, fake_y = generate_clips(sampler, options.num_generated_per_genre, options.seed,
+                                  options.batch_size)
+    metrics = compute_metrics(clf, genres, rep.sample_rate, held, held_y, fake, fake_y,
+                              options.ndb_bins, options.ndb_alpha, options.seed)
+    metrics.update({
+        "train_dir": train_dir, "checkpoint": trained.checkpoint,
+        "images_seen": int(trained.images_seen.numpy()), "stage": int(trained.stage),
+        "phase": options.phase, "genres": list(genres), "dataset": data_cfg.dataset,
+        "seed": options.seed,
+        "classifier": {"dir": classifier_dir, "trained_now": trained_now,
+                       **{k: v for k, v in clf.meta.items() if k != "genres"}}})
+    return metrics
+
+
+# ----------------------------------------------------------------------------- reports
+
+
+def _fmt(v, digits=3):
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def markdown_table(m):
+    """The summary and per-genre tables as Markdown."""
+    lines = [f"Evaluation of {m.get('train_dir', '?')} at {m.get('images_seen', '?')} "
+             f"images (phase {m.get('phase', '?')}; {m['num_real']} real / "
+             f"{m['num_generated']} generated clips)", "",
+             "| metric | value |", "| --- | --- |",
+             f"| real accuracy (classifier ceiling) | {_fmt(m['real_accuracy'])} |",
+             f"| generated genre accuracy | {_fmt(m['generated_accuracy'])} |",
+             f"| mean per-clip entropy (nats) | {_fmt(m['mean_entropy'])} |",
+             f"| marginal entropy (nats, max {m['max_entropy']:.3f}) | "
+             f"{_fmt(m['marginal_entropy'])} |",
+             f"| Frechet distance (classifier embedding) | {_fmt(m['frechet_distance'])} |",
+             f"| NDB/K (K={m['ndb_bins']}, alpha {m['ndb_alpha']}) | {_fmt(m['ndb_k'])} "
+             f"({m['ndb']} bins) |",
+             f"| diversity ratio L1 (generated / real) | {_fmt(m['diversity_l1_ratio'])} |",
+             f"| diversity ratio L2 (generated / real) | {_fmt(m['diversity_l2_ratio'])} |",
+             "", "| genre | real acc | generated acc | diversity L1 ratio | "
+             "diversity L2 ratio |", "| --- | --- | --- | --- | --- |"]
+    for name, g in m["per_genre"].items():
+        lines.append(f"| {name} | {_fmt(g['real_accuracy'])} | "
+                     f"{_fmt(g['generated_accuracy'])} | {_fmt(g['diversity_l1_ratio'])} | "
+                     f"{_fmt(g['diversity_l2_ratio'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_metrics(m, path):
+    """Per-genre accuracy (real vs generated) and diversity-ratio bars as a PNG."""
+    import matplotlib  # pylint: disable=import-outside-toplevel
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+    names = list(m["per_genre"])
+    x = np.arange(len(names))
+    nan = float("nan")
+
+    def column(key):
+        return [nan if m["per_genre"][n][key] is None else m["per_genre"][n][key]
+                for n in names]
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(max(8, 1.4 * len(names) + 4), 3.8))
+    ax1.bar(x - 0.2, column("real_accuracy"), 0.4, label="real (ceiling)", color="#999999")
+    ax1.bar(x + 0.2, column("generated_accuracy"), 0.4, label="generated", color="#d95f02")
+    ax1.set_ylim(0, 1.3)  # headroom for the legend
+    ax1.set_title(f"genre accuracy (generated {_fmt(m['generated_accuracy'])})")
+    ax2.bar(x - 0.2, column("diversity_l1_ratio"), 0.4, label="L1", color="#1b9e77")
+    ax2.bar(x + 0.2, column("diversity_l2_ratio"), 0.4, label="L2", color="#7570b3")
+    ax2.axhline(1.0, color="black", lw=0.8, ls="--")
+    ratios = [v for v in column("diversity_l1_ratio") + column("diversity_l2_ratio")
+              if np.isfinite(v)]
+    ax2.set_ylim(0, 1.3 * max(ratios + [1.0]))
+    ax2.set_title("intra-genre diversity, generated / real")
+    for ax in (ax1, ax2):
+        ax.set_xticks(x)
+        ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
+        ax.legend(fontsize=8, loc="upper right")
+    fig.suptitle(f"FD {_fmt(m['frechet_distance'], 2)}, NDB/K {_fmt(m['ndb_k'])}, "
+                 f"images {m.get('images_seen', '?')}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+SCALARS = ("real_accuracy", "generated_accuracy", "mean_entropy", "marginal_entropy",
+           "frechet_distance", "ndb_k", "diversity_l1_ratio", "diversity_l2_ratio")
+
+
+def write_tensorboard(m, logdir, step):
+    """Scalars eval/<metric> (and eval/<metric>/<genre>) plus the table as text."""
+    writer = tf.summary.create_file_writer(logdir)
+    with writer.as_default():
+        for key in SCALARS:
+            if m.get(key) is not None:
+                tf.summary.scalar(f"eval/{key}", m[key], step=step)
+        for name, g in m["per_genre"].items():
+            for key in ("generated_accuracy", "diversity_l1_ratio"):
+                if g[key] is not None:
+                    tf.summary.scalar(f"eval/{key}/{name}", g[key], step=step)
+        tf.summary.text("eval/table", markdown_table(m), step=step)
+    writer.flush()
+    writer.close()
+    return logdir
+
+
+def write_reports(m, output_json):
+    """metrics.json, .md and .png (same stem); returns the three paths."""
+    os.makedirs(os.path.dirname(os.path.abspath(output_json)), exist_ok=True)
+    stem = os.path.splitext(output_json)[0]
+    with open(output_json, "w") as f:
+        json.dump(m, f, indent=2, ensure_ascii=False)
+    with open(stem + ".md", "w") as f:
+        f.write(markdown_table(m))
+    return output_json, stem + ".md", plot_metrics(m, stem + ".png")
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def make_flags():
+    fv = flags.FlagValues()
+    flags.DEFINE_string("train_dir", None, "Training run to evaluate (its latest "
+                        "checkpoint's EMA generator).", flag_values=fv)
+    flags.DEFINE_string("output_json", None, "Metrics JSON path (default "
+                        "TRAIN_DIR/eval/metrics.json); .md and .png are written beside it.",
+                        flag_values=fv)
+    flags.DEFINE_integer("num_real", 100, "Held-out real clips PER GENRE for the metrics "
+                         "(the first ones of each genre's evaluation windows). NDB needs "
+                         "many: with ~10 real clips per bin, a bin the generator never fills "
+                         "is only significant with a few hundred generated clips.",
+                         lower_bound=2, flag_values=fv)
+    flags.DEFINE_integer("num_classifier_train", 100, "Real clips PER GENRE to train the "
+                         "genre classifier on (after the held-out ones; unused when a "
+                         "saved classifier is reused).", lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("num_generated_per_genre", 50, "Generated clips per genre.",
+                         lower_bound=2, flag_values=fv)
+    flags.DEFINE_integer("classifier_epochs", 10, "Epochs of classifier training.",
+                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_bool("retrain_classifier", False, "Train a new classifier even if "
+                      "TRAIN_DIR/eval_classifier holds one.", flag_values=fv)
+    flags.DEFINE_string("classifier_dir", None, "Where the classifier is saved and reused "
+                        "(default TRAIN_DIR/eval_classifier).", flag_values=fv)
+    flags.DEFINE_integer("ndb_bins", 50, "K of NDB/K (k-means bins); fewer when there are "
+                         "fewer than 5 real clips per bin.", lower_bound=2, flag_values=fv)
+    flags.DEFINE_float("ndb_alpha", 0.05, "Significance level of NDB's per-bin "
+                       "two-proportion test.", lower_bound=1e-6, upper_bound=0.5,
+                       flag_values=fv)
+    flags.DEFINE_enum("phase", "if", list(representation_lib.PHASES), "Phase reconstruction "
+                      "of generated clips: 'if' or 'griffin_lim'.", flag_values=fv)
+    flags.DEFINE_integer("seed", 0, "Seed of the generated latents, the classifier and "
+                         "k-means.", flag_values=fv)
+    flags.DEFINE_integer("batch_size", 16, "Clips generated per call.", lower_bound=1,
+                         flag_values=fv)
+    flags.DEFINE_bool("tensorboard", False, "Also write the metrics as TensorBoard "
+                      "summaries at the run's images_seen step.", flag_values=fv)
+    flags.DEFINE_string("tensorboard_dir", None, "Event folder for --tensorboard (default "
+                        "TRAIN_DIR/eval, shown beside the training curves).", flag_values=fv)
+    # Data overrides; unset = the run's flags.txt value.
+    flags.DEFINE_enum("dataset", None, list(datasets.DATASETS), "Real data source "
+                      "(default: the run's flags.txt).", flag_values=fv)
+    flags.DEFINE_string("data_dir", None, "Root of the real data (default: the run's "
+                        "flags.txt).", flag_values=fv)
+    flags.DEFINE_string("fma_metadata", None, "FMA tracks.csv for --dataset=manifest "
+                        "(default: the run's flags.txt).", flag_values=fv)
+    flags.DEFINE_enum("nsynth_label", None, list(datasets.NSYNTH_LABELS), "NSynth label "
+                      "used as genre (default: the run's flags.txt).", flag_values=fv)
+    flags.DEFINE_enum("audio_backend", None, ["tfio", "soundfile"], "Audio decoder "
+                      "(default: the run's flags.txt).", flag_values=fv)
+    flags.DEFINE_integer("clips_per_file", None, "Evaluation windows per file (default: "
+                         "the run's flags.txt, else as many as fit).", flag_values=fv)
+    flags.DEFINE_integer("synthetic_clips_per_genre", None, "Size of the synthetic dataset "
+                         "(default: the run's flags.txt).", flag_values=fv)
+    flags.DEFINE_string("cache_dir", None, "On-disk cache of decoded audio (default: the "
+                        "run's flags.txt).", flag_values=fv)
+    return fv
+
+
+def main(argv=None):
+    fv = make_flags()
+    export_lib.parse_flags(fv, argv, "evaluate", __doc__)
+    export_lib.require(fv, "evaluate", "train_dir")
+    options = EvalOptions(
+        num_real=fv.num_real, num_classifier_train=fv.num_classifier_train,
+        num_generated_per_genre=fv.num_generated_per_genre,
+        classifier_epochs=fv.classifier_epochs, retrain_classifier=fv.retrain_classifier,
+        ndb_bins=fv.ndb_bins, ndb_alpha=fv.ndb_alpha, phase=fv.phase, seed=fv.seed,
+        batch_size=fv.batch_size, classifier_dir=fv.classifier_dir)
+    try:
+        rep = representation_lib.Representation.load(fv.train_dir)
+        cfg = data_config(fv.train_dir, rep, {name: fv[name].value for name in DATA_FLAGS})
+        metrics = evaluate(fv.train_dir, cfg, options)
+    except (ValueError, FileNotFoundError) as e:
+        raise SystemExit(f"evaluate: {e}") from None
+    output_json = fv.output_json or os.path.join(fv.train_dir, EVAL_SUBDIR, "metrics.json")
+    paths = write_reports(metrics, output_json)
+    if fv.tensorboard:
+        logdir = fv.tensorboard_dir or os.path.join(fv.train_dir, EVAL_SUBDIR)
+        write_tensorboard(metrics, logdir, metrics["images_seen"])
+        paths += (logdir,)
+    print(markdown_table(metrics))
+    print("wrote " + ", ".join(paths))
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,282 @@
+"""Exports a run's EMA generator plus spectrogram inversion as a TensorFlow SavedModel.
+
+    python -m gansynth_tf.export --train_dir=RUN --export_dir=RUN/export [--phase=if]
+
+The SavedModel needs neither this package nor any dataset: `tf.saved_model.load(DIR)` in any
+Python with TensorFlow. Signatures (`saved_model_cli show --all --dir DIR` lists them):
+
+* `serving_default` (genre int32 [b], z float32 [b, latent]) -> audio float32 [b, samples]
+* `generate_by_name` (genre string [b], seed int64 []) -> audio, genre_id int32 [b],
+  z float32 [b, latent] with z = tf.random.stateless_normal([b, latent], seed=[seed, 0]);
+  an unknown name fails with an InvalidArgumentError that lists the known genres.
+* `generate_conditioned` (condition float32 [b, num_genres], z) -> audio: any mix of genres
+  (rows need not be one-hot), used for genre interpolation.
+* `genres` () -> genres string [num_genres] (id order)
+* `metadata` () -> genres, sample_rate, audio_length, latent_dim, num_genres (int64 scalars),
+  phase (string scalar), images_seen (int64 scalar)
+
+The same values are attributes of the loaded object (`m.genres`, `m.sample_rate`, ... as
+tf.Variables) and JSON files in `assets/` (`genres.json`: the list of names; `model.json`:
+the metadata), so tools that do not run TensorFlow can read them too.
+
+`audio` is at the model's `sample_rate`, `audio_length` samples long, and not normalised in
+level (as the generator makes it).
+"""
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+import tensorflow as tf
+from absl import flags
+
+from gansynth_tf import representation as representation_lib
+from gansynth_tf import rundir
+
+DEFAULT_EXPORT_SUBDIR = "export"
+GENRES_ASSET = "genres.json"
+MODEL_ASSET = "model.json"
+SIGNATURES = ("serving_default", "generate_by_name", "generate_conditioned", "genres",
+              "metadata")
+
+
+class ExportedGenerator(tf.Module):
+    """The EMA generator and its inversion to audio, as a tf.Module to save.
+
+    The Keras 3 generator itself is not attached as a child: its `_default_save_signature`
+    cannot be traced for a two-input model without a functional input spec. Its variables
+    are tracked instead (as Keras' own ExportArchive does), which is all the traced
+    functions capture.
+    """
+
+    def __init__(self, trained, phase="if", griffin_lim_iterations=32):
+        super().__init__(name="gansynth_generator")
+        if phase not in representation_lib.PHASES:
+            raise ValueError(f"phase must be one of {representation_lib.PHASES}, got {phase!r}")
+        self._trained = trained
+        self._phase_name = phase
+        self._gl_iterations = int(griffin_lim_iterations)
+        rep = trained.representation
+        self._genre_list = list(trained.genres)
+        # Keras variables wrap tf.Variables; tracking the tf.Variables saves the weights.
+        self.generator_variables = [v.value for v in trained.generator.variables]
+        self.genres = tf.Variable(self._genre_list, dtype=tf.string, trainable=False,
+                                  name="genres")
+        self.sample_rate = tf.Variable(rep.sample_rate, dtype=tf.int64, trainable=False,
+                                       name="sample_rate")
+        self.audio_length = tf.Variable(rep.audio_length, dtype=tf.int64, trainable=False,
+                                        name="audio_length")
+        self.latent_dim = tf.Variable(trained.latent_dim, dtype=tf.int64, trainable=False,
+                                      name="latent_dim")
+        self.num_genres = tf.Variable(len(self._genre_list), dtype=tf.int64, trainable=False,
+                                      name="num_genres")
+        self.phase = tf.Variable(phase, dtype=tf.string, trainable=False, name="phase")
+        self.images_seen = tf.Variable(int(trained.images_seen.numpy()), dtype=tf.int64,
+                                       trainable=False, name="images_seen")
+
+        latent = trained.latent_dim
+        num_genres = len(self._genre_list)
+        known = ", ".join(self._genre_list)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name="genre"),
+                                      tf.TensorSpec([None, latent], tf.float32, name="z")])
+        def generate(genre, z):
+            tf.debugging.assert_equal(tf.shape(genre)[0], tf.shape(z)[0],
+                                      message="genre and z must have the same batch size")
+            in_range = tf.reduce_all((genre >= 0) & (genre < num_genres))
+            tf.debugging.Assert(in_range, [f"genre ids must be in [0, {num_genres}) for "
+                                           f"genres [{known}]; got", genre])
+            return {"audio": self._audio(tf.one_hot(genre, num_genres), z)}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="genre"),
+                                      tf.TensorSpec([], tf.int64, name="seed")])
+        def generate_by_name(genre, seed):
+            matches = tf.equal(genre[:, None], tf.constant(self._genre_list)[None, :])
+            found = tf.reduce_any(matches, axis=1)
+            tf.debugging.Assert(tf.reduce_all(found), [
+                f"unknown genre name(s); this model knows: [{known}]; unknown:",
+                tf.boolean_mask(genre, tf.logical_not(found))], summarize=num_genres)
+            ids = tf.cast(tf.argmax(tf.cast(matches, tf.int32), axis=1), tf.int32)
+            z = tf.random.stateless_normal(tf.stack([tf.shape(genre)[0], latent]),
+                                           seed=tf.stack([seed, tf.constant(0, tf.int64)]))
+            return {"audio": self._audio(tf.one_hot(ids, num_genres), z), "genre_id": ids,
+                    "z": z}
+
+        @tf.function(input_signature=[
+            tf.TensorSpec([None, num_genres], tf.float32, name="condition"),
+            tf.TensorSpec([None, latent], tf.float32, name="z")])
+        def generate_conditioned(condition, z):
+            tf.debugging.assert_equal(tf.shape(condition)[0], tf.shape(z)[0],
+                                      message="condition and z must have the same batch size")
+            return {"audio": self._audio(condition, z)}
+
+        @tf.function(input_signature=[])
+        def genres():
+            return {"genres": tf.identity(self.genres)}
+
+        @tf.function(input_signature=[])
+        def metadata():
+            return {"genres": tf.identity(self.genres),
+                    "sample_rate": tf.identity(self.sample_rate),
+                    "audio_length": tf.identity(self.audio_length),
+                    "latent_dim": tf.identity(self.latent_dim),
+                    "num_genres": tf.identity(self.num_genres),
+                    "phase": tf.identity(self.phase),
+                    "images_seen": tf.identity(self.images_seen)}
+
+        self.generate = generate
+        self.generate_by_name = generate_by_name
+        self.generate_conditioned = generate_conditioned
+        self.get_genres = genres
+        self.get_metadata = metadata
+
+    def _audio(self, condition, z):
+        """condition [b, num_genres], z [b, latent] -> audio [b, audio_length] float32."""
+        return self._trained.waves(condition, z, self._phase_name, self._gl_iterations)
+
+    def signatures(self):
+        fns = (self.generate, self.generate_by_name, self.generate_conditioned,
+               self.get_genres, self.get_metadata)
+        return dict(zip(SIGNATURES, fns))
+
+    def metadata_dict(self):
+        return {"genres": self._genre_list,
+                "sample_rate": int(self.sample_rate.numpy()),
+                "audio_length": int(self.audio_length.numpy()),
+                "latent_dim": int(self.latent_dim.numpy()),
+                "num_genres": len(self._genre_list),
+                "phase": self._phase_name,
+                "images_seen": int(self.images_seen.numpy())}
+
+
+def _check_replaceable(export_dir):
+    """Refuses to delete a non-empty folder that is not a SavedModel (likely a typo)."""
+    if os.path.isdir(export_dir) and os.listdir(export_dir) and not os.path.exists(
+            os.path.join(export_dir, "saved_model.pb")):
+        raise FileExistsError(
+            f"--export_dir={export_dir} exists, is not empty and holds no saved_model.pb: "
+            f"refusing to replace it; pick a new folder or empty it")
+
+
+def export_saved_model(train_dir, export_dir=None, phase="if", griffin_lim_iterations=32,
+                       checkpoint=None, trained=None):
+    """Writes the SavedModel described in the module docstring.
+
+    Args:
+      train_dir: run folder (rundir layout) with at least one checkpoint.
+      export_dir: destination; default `train_dir/export`. An existing SavedModel there is
+        replaced only once the new one is complete.
+      phase: "if" (integrate the generated IF) or "griffin_lim" (baked into the graph).
+      griffin_lim_iterations: iterations when phase="griffin_lim".
+      checkpoint: a checkpoint prefix; default the latest in train_dir/checkpoints.
+      trained: an already loaded rundir.TrainedGenerator to export instead of loading one
+        (checkpoint is then ignored).
+    Returns:
+      export_dir.
+    """
+    export_dir = export_dir or os.path.join(train_dir, DEFAULT_EXPORT_SUBDIR)
+    _check_replaceable(export_dir)
+    trained = trained or rundir.TrainedGenerator(train_dir, checkpoint)
+    module = ExportedGenerator(trained, phase, griffin_lim_iterations)
+    parent = os.path.dirname(os.path.abspath(export_dir))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    try:
+        # Assets are copied into the SavedModel's assets/ folder on save.
+        asset_src = os.path.join(staging, "asset_src")
+        os.makedirs(asset_src)
+        meta = module.metadata_dict()
+        for name, obj in ((GENRES_ASSET, meta["genres"]), (MODEL_ASSET, meta)):
+            with open(os.path.join(asset_src, name), "w") as f:
+                json.dump(obj, f, indent=2, ensure_ascii=False)
+        module.genres_asset = tf.saved_model.Asset(os.path.join(asset_src, GENRES_ASSET))
+        module.model_asset = tf.saved_model.Asset(os.path.join(asset_src, MODEL_ASSET))
+        saved = os.path.join(staging, "saved_model")
+        tf.saved_model.save(module, saved, signatures=module.signatures())
+        if os.path.exists(export_dir):
+            shutil.rmtree(export_dir)
+        os.replace(saved, export_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return export_dir
+
+
+# ----------------------------------------------------------------------------- CLI helpers
+# The commands keep their flags on private FlagValues, so importing a command module (the
+# trainer imports export_saved_model; tests import all three) defines no global flags and
+# cannot clash with the trainer's --train_dir.
+
+
+def parse_flags(fv, argv, prog, doc):
+    """Parses argv into fv; --help prints usage and exits 0, bad flags exit 1 with a message.
+
+    Returns the positional arguments left over (argv[0] included).
+    """
+    argv = list(sys.argv if argv is None else argv)
+    if any(a in ("-h", "--help", "-help", "--helpfull", "--helpshort") for a in argv[1:]):
+        print(f"{doc.strip()}\n\nflags:\n{fv.get_help()}")
+        raise SystemExit(0)
+    try:
+        rest = fv(argv)
+    except flags.Error as e:
+        raise SystemExit(f"{prog}: {e}\nRun `python -m gansynth_tf.{prog} --help` for the "
+                         f"list of flags.") from None
+    if len(rest) > 1:
+        raise SystemExit(f"{prog}: unexpected positional arguments {rest[1:]}; every option "
+                         f"is a --flag (see --help)")
+    return rest
+
+
+def require(fv, prog, *names):
+    """Exits with a message naming the first missing required flag."""
+    for name in names:
+        if not getattr(fv, name):
+            raise SystemExit(f"{prog}: --{name} is required ({fv[name].help})")
+
+
+def _define_flags(fv):
+    flags.DEFINE_string("train_dir", None, "Training directory to export from (holds "
+                        "genres.json, representation.json, network.json, checkpoints/).",
+                        flag_values=fv)
+    flags.DEFINE_string("export_dir", None, "Where to write the SavedModel (default: "
+                        "TRAIN_DIR/export). An existing SavedModel there is replaced.",
+                        flag_values=fv)
+    flags.DEFINE_enum("phase", "if", list(representation_lib.PHASES),
+                      "How audio gets its phase: 'if' integrates the generated "
+                      "instantaneous frequency (GANSynth); 'griffin_lim' rebuilds it from "
+                      "the magnitude.", flag_values=fv)
+    flags.DEFINE_integer("griffin_lim_iterations", 32, "Griffin-Lim iterations when "
+                         "--phase=griffin_lim.", flag_values=fv)
+    flags.DEFINE_string("checkpoint", None, "Checkpoint prefix to export (e.g. "
+                        "TRAIN_DIR/checkpoints/ckpt-12); default: the latest.",
+                        flag_values=fv)
+
+
+def make_flags():
+    fv = flags.FlagValues()
+    _define_flags(fv)
+    return fv
+
+
+def main(argv=None):
+    fv = make_flags()
+    parse_flags(fv, argv, "export", __doc__)
+    require(fv, "export", "train_dir")
+    try:
+        out = export_saved_model(fv.train_dir, fv.export_dir, fv.phase,
+                                 fv.griffin_lim_iterations, fv.checkpoint)
+    except (FileNotFoundError, FileExistsError, ValueError) as e:
+        raise SystemExit(f"export: {e}") from None
+    with open(os.path.join(out, "assets", MODEL_ASSET)) as f:
+        meta = json.load(f)
+    print(f"exported {out}: {meta['num_genres']} genres, {meta['sample_rate']} Hz, "
+          f"{meta['audio_length']} samples, phase={meta['phase']}, "
+          f"images_seen={meta['images_seen']}")
+    print(f"signatures: {', '.join(SIGNATURES)}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,432 @@
+"""Generates audio from a trained run or an exported SavedModel.
+
+    python -m gansynth_tf.generate --train_dir=RUN --output_dir=OUT [--genre=jazz]
+        [--num_samples=4] [--seed=0] [--phase=if|griffin_lim]
+    python -m gansynth_tf.generate --export_dir=RUN/export --output_dir=OUT ...
+    python -m gansynth_tf.generate ... --interpolate=jazz,rock --steps=8
+    python -m gansynth_tf.generate ... --genre=jazz --interpolate_latent --steps=8
+
+Writes 16-bit PCM WAVs at the model's sample rate and a PNG sheet of their spectrograms:
+
+* sampling: `<genre>_<i>.wav` for i < num_samples and every --genre (default all), and
+  `sheet.png`. Sample i of every genre uses the same latent: row i of
+  `numpy.random.default_rng(seed).standard_normal([num_samples, latent_dim])`, so columns
+  of the sheet differ by genre only.
+* --interpolate=A,B: `interp_<i>.wav` + `interp_sheet.png`, the genre condition going
+  linearly from one-hot(A) to one-hot(B) in `steps` steps at the fixed latent of sample 0.
+* --interpolate_latent: `latent_interp_<i>.wav` + `latent_interp_sheet.png`, one genre, the
+  latent walking by slerp from sample 0 of --seed to sample 0 of --seed_b (default seed+1).
+
+Genre names are made safe for file names (anything but letters, digits, '.', '-', '_'
+becomes '_'); `manifest.json` maps every file to its genre, seed and condition.
+"""
+
+import abc
+import json
+import os
+import re
+
+import numpy as np
+import soundfile
+import tensorflow as tf
+from absl import flags
+from absl import logging
+
+from gansynth_tf import export as export_lib
+from gansynth_tf import representation as representation_lib
+from gansynth_tf import rundir
+
+NORMALIZE_MODES = ("limit", "peak", "clip")
+SHEET_MAX_COLUMNS = 8
+
+
+# ----------------------------------------------------------------------------- samplers
+
+
+class Sampler(abc.ABC):
+    """A generator that turns (condition, z) into audio, whatever it was loaded from.
+
+    Attributes:
+      genres: names in id order; sample_rate, audio_length, latent_dim: ints; phase: str.
+    """
+
+    genres = ()
+    sample_rate = audio_length = latent_dim = 0
+    phase = "if"
+
+    @property
+    def num_genres(self):
+        return len(self.genres)
+
+    @abc.abstractmethod
+    def audio(self, condition, z):
+        """condition float32 [b, num_genres] (one-hot or a mix), z [b, latent] -> float32
+        numpy [b, audio_length]."""
+
+    def genre_ids(self, names, flag="--genre"):
+        """Names -> int ids; an unknown name raises ValueError listing the known genres."""
+        ids = []
+        for name in names:
+            if name not in self.genres:
+                raise ValueError(f"unknown genre {name!r} ({flag}); this model knows: "
+                                 f"{', '.join(repr(g) for g in self.genres)}")
+            ids.append(self.genres.index(name))
+        return ids
+
+
+class TrainDirSampler(Sampler):
+    """The EMA generator of a train_dir (see rundir.TrainedGenerator)."""
+
+    def __init__(self, train_dir, phase="if", checkpoint=None, griffin_lim_iterations=32):
+        self.trained = rundir.TrainedGenerator(train_dir, checkpoint)
+        rep = self.trained.representation
+        self.genres = list(self.trained.genres)
+        self.sample_rate, self.audio_length = rep.sample_rate, rep.audio_length
+        self.latent_dim = self.trained.latent_dim
+        self.phase = phase
+        # One trace for every batch size: the inversion graph is slow to retrace.
+        self._fn = tf.function(
+            lambda c, z: self.trained.waves(c, z, phase, griffin_lim_iterations),
+            input_signature=[tf.TensorSpec([None, self.num_genres], tf.float32),
+                             tf.TensorSpec([None, self.latent_dim], tf.float32)])
+
+    def audio(self, condition, z):
+        return self._fn(tf.constant(condition, tf.float32), tf.constant(z, tf.float32)).numpy()
+
+
+class ExportSampler(Sampler):
+    """A SavedModel written by gansynth_tf.export (its phase is fixed at export time)."""
+
+    def __init__(self, export_dir):
+        if not os.path.exists(os.path.join(export_dir, "saved_model.pb")):
+            raise FileNotFoundError(
+                f"--export_dir={export_dir} holds no saved_model.pb: export a run first "
+                f"(python -m gansynth_tf.export --train_dir=RUN --export_dir={export_dir})")
+        self.model = tf.saved_model.load(export_dir)
+        meta = {k: v.numpy() for k, v in self.model.signatures["metadata"]().items()}
+        self.genres = [g.decode("utf-8") for g in meta["genres"]]
+        self.sample_rate = int(meta["sample_rate"])
+        self.audio_length = int(meta["audio_length"])
+        self.latent_dim = int(meta["latent_dim"])
+        self.phase = meta["phase"].decode("utf-8")
+        self._fn = self.model.signatures["generate_conditioned"]
+
+    def audio(self, condition, z):
+        out = self._fn(condition=tf.constant(condition, tf.float32),
+                       z=tf.constant(z, tf.float32))
+        return out["audio"].numpy()
+
+
+def load_sampler(train_dir=None, export_dir=None, phase=None, checkpoint=None,
+                 griffin_lim_iterations=32):
+    """A Sampler from exactly one of train_dir / export_dir.
+
+    phase None means the model's own: "if" for a train_dir, the export's phase for an
+    export; asking an export for another phase is an error (it is baked into the graph).
+    """
+    if bool(train_dir) == bool(export_dir):
+        raise ValueError("give exactly one of --train_dir (a training run) or --export_dir "
+                         "(a SavedModel from gansynth_tf.export)")
+    if train_dir:
+        return TrainDirSampler(train_dir, phase or "if", checkpoint, griffin_lim_iterations)
+    sampler = ExportSampler(export_dir)
+    if phase and phase != sampler.phase:
+        raise ValueError(f"--phase={phase} but {export_dir} was exported with "
+                         f"phase={sampler.phase}: re-export with --phase={phase} or generate "
+                         f"from the run with --train_dir")
+    return sampler
+
+
+# ----------------------------------------------------------------------------- maths
+
+
+def latents(seed, num, latent_dim):
+    """float32 [num, latent_dim] standard normal, row i fixed by (seed, i) for any num >= i."""
+    return np.random.default_rng(seed).standard_normal([num, latent_dim]).astype(np.float32)
+
+
+def slerp(a, b, t):
+    """Spherical interpolation between latents a and b [latent] at fractions t [n].
+
+    Returns [n, latent]: t=0 gives a, t=1 gives b; with |a| == |b| every point keeps that
+    norm (a Gaussian latent's typical shell), which linear interpolation would cut through.
+    Nearly (anti)parallel vectors fall back to linear interpolation.
+    """
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    t = np.asarray(t, np.float64)[:, None]
+    cos = np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12)
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if np.sin(omega) < 1e-6:
+        return ((1.0 - t) * a + t * b).astype(np.float32)
+    out = (np.sin((1.0 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+    return out.astype(np.float32)
+
+
+def genre_walk(num_genres, a, b, steps):
+    """Conditions [steps, num_genres]: (1 - t) one_hot(a) + t one_hot(b), t in [0, 1]."""
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    eye = np.eye(num_genres, dtype=np.float64)
+    return ((1.0 - t) * eye[a] + t * eye[b]).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def safe_names(genres):
+    """{genre: file-name stem}: unsafe characters -> '_', made unique with the genre id."""
+    out, used = {}, set()
+    for i, genre in enumerate(genres):
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", genre).strip("._") or f"genre{i}"
+        if stem in used:
+            stem = f"{stem}-{i}"
+        used.add(stem)
+        out[genre] = stem
+    return out
+
+
+def to_pcm_range(audio, mode):
+    """float [n] -> float [n] within [-1, 1] for 16-bit PCM.
+
+    mode: "limit" scales a clip down only if it would clip (quieter clips keep their level),
+    "peak" scales every clip to a 0.99 peak, "clip" hard-clips at full scale.
+    """
+    if mode not in NORMALIZE_MODES:
+        raise ValueError(f"--normalize must be one of {NORMALIZE_MODES}, got {mode!r}")
+    audio = np.nan_to_num(np.asarray(audio, np.float64))
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if mode == "peak" and peak > 0:
+        return audio * (0.99 / peak)
+    if mode == "limit" and peak > 1.0:
+        return audio * (0.99 / peak)
+    return np.clip(audio, -1.0, 1.0)
+
+
+def write_wav(path, audio, sample_rate, normalize="limit"):
+    soundfile.write(path, to_pcm_range(audio, normalize), int(sample_rate), subtype="PCM_16")
+    return path
+
+
+def log_spectrogram(audio, sample_rate):
+    """[n] -> log10 power [frames, bins] (dB) with a ~32 ms power-of-two frame."""
+    n = len(audio)
+    nfft = int(2 ** np.round(np.log2(max(sample_rate * 0.032, 16))))
+    nfft = max(16, min(nfft, 2 ** int(np.floor(np.log2(max(n, 16))))))
+    hop = nfft // 4
+    frames = tf.signal.stft(tf.constant(audio, tf.float32), nfft, hop, nfft, pad_end=True)
+    power = tf.square(tf.abs(frames)).numpy()
+    return 10.0 * np.log10(power + 1e-10)
+
+
+def spectrogram_sheet(path, clips, titles, sample_rate, ncols=None, suptitle=None):
+    """Saves a PNG grid of clip spectrograms (dB, 80 dB range per panel).
+
+    Args:
+      clips: list of [n] arrays; titles: one string per clip; ncols: panels per row
+        (default min(len(clips), 8)).
+    """
+    import matplotlib  # pylint: disable=import-outside-toplevel
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+    ncols = ncols or min(len(clips), SHEET_MAX_COLUMNS)
+    nrows = -(-len(clips) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.0 * nrows + 0.4),
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for k, (clip, title) in enumerate(zip(clips, titles)):
+        ax = axes[k // ncols, k % ncols]
+        spec = log_spectrogram(clip, sample_rate)
+        top = float(np.max(spec))
+        ax.imshow(spec.T, origin="lower", aspect="auto", cmap="magma", vmin=top - 80, vmax=top,
+                  extent=[0, len(clip) / sample_rate, 0, sample_rate / 2000.0])
+        ax.set_title(title, fontsize=8)
+        ax.axis("on")
+        ax.tick_params(labelsize=6)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def _generate(sampler, condition, z, batch_size):
+    """Batched sampler.audio: condition [n, G], z [n, latent] -> [n, audio_length]."""
+    out = [sampler.audio(condition[i:i + batch_size], z[i:i + batch_size])
+           for i in range(0, len(z), batch_size)]
+    return np.concatenate(out, axis=0)
+
+
+# ----------------------------------------------------------------------------- modes
+
+
+def generate_samples(sampler, output_dir, genres=None, num_samples=4, seed=0, batch_size=16,
+                     normalize="limit"):
+    """Writes `<genre>_<i>.wav` and `sheet.png`; returns manifest entries (dicts)."""
+    genres = list(genres) if genres else list(sampler.genres)
+    ids = sampler.genre_ids(genres)
+    stems = safe_names(sampler.genres)
+    z = latents(seed, num_samples, sampler.latent_dim)
+    eye = np.eye(sampler.num_genres, dtype=np.float32)
+    condition = np.concatenate([np.repeat(eye[[g]], num_samples, 0) for g in ids])
+    audio = _generate(sampler, condition, np.tile(z, [len(ids), 1]), batch_size)
+    entries, clips, titles = [], [], []
+    for k, (genre, g) in enumerate(zip(genres, ids)):
+        for i in range(num_samples):
+            name = f"{stems[genre]}_{i}.wav"
+            clip = audio[k * num_samples + i]
+            write_wav(os.path.join(output_dir, name), clip, sampler.sample_rate, normalize)
+            entries.append({"file": name, "genre": genre, "genre_id": g, "seed": seed,
+                            "index": i})
+            if i < SHEET_MAX_COLUMNS:
+                clips.append(clip)
+                titles.append(name)
+    spectrogram_sheet(os.path.join(output_dir, "sheet.png"), clips, titles,
+                      sampler.sample_rate, ncols=min(num_samples, SHEET_MAX_COLUMNS),
+                      suptitle=f"seed {seed}, phase {sampler.phase}")
+    return entries
+
+
+def interpolate_genres(sampler, output_dir, genre_a, genre_b, steps=8, seed=0,
+                       normalize="limit"):
+    """Writes `interp_<i>.wav` and `interp_sheet.png` walking genre A -> B at a fixed z."""
+    a, b = sampler.genre_ids([genre_a, genre_b], flag="--interpolate")
+    conditions = genre_walk(sampler.num_genres, a, b, steps)
+    z = np.repeat(latents(seed, 1, sampler.latent_dim), steps, axis=0)
+    audio = _generate(sampler, conditions, z, steps)
+    entries, titles = [], []
+    for i, t in enumerate(np.linspace(0.0, 1.0, steps)):
+        name = f"interp_{i}.wav"
+        write_wav(os.path.join(output_dir, name), audio[i], sampler.sample_rate, normalize)
+        entries.append({"file": name, "genre_a": genre_a, "genre_b": genre_b,
+                        "mix": float(t), "seed": seed, "index": 0})
+        titles.append(f"{name} ({1 - t:.2f} {genre_a} / {t:.2f} {genre_b})")
+    spectrogram_sheet(os.path.join(output_dir, "interp_sheet.png"), list(audio), titles,
+                      sampler.sample_rate, suptitle=f"{genre_a} -> {genre_b}, seed {seed}")
+    return entries
+
+
+def interpolate_latent(sampler, output_dir, genre, steps=8, seed=0, seed_b=None,
+                       normalize="limit"):
+    """Writes `latent_interp_<i>.wav` + sheet: slerp from seed's to seed_b's latent."""
+    seed_b = seed + 1 if seed_b is None else seed_b
+    (g,) = sampler.genre_ids([genre])
+    za = latents(seed, 1, sampler.latent_dim)[0]
+    zb = latents(seed_b, 1, sampler.latent_dim)[0]
+    t = np.linspace(0.0, 1.0, steps)
+    z = slerp(za, zb, t)
+    condition = np.repeat(np.eye(sampler.num_genres, dtype=np.float32)[[g]], steps, axis=0)
+    audio = _generate(sampler, condition, z, steps)
+    entries, titles = [], []
+    for i in range(steps):
+        name = f"latent_interp_{i}.wav"
+        write_wav(os.path.join(output_dir, name), audio[i], sampler.sample_rate, normalize)
+        entries.append({"file": name, "genre": genre, "genre_id": g, "seed_a": seed,
+                        "seed_b": seed_b, "t": float(t[i])})
+        titles.append(f"{name} (t={t[i]:.2f})")
+    spectrogram_sheet(os.path.join(output_dir, "latent_interp_sheet.png"), list(audio),
+                      titles, sampler.sample_rate,
+                      suptitle=f"{genre}: seed {seed} -> seed {seed_b} (slerp)")
+    return entries
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def make_flags():
+    fv = flags.FlagValues()
+    flags.DEFINE_string("train_dir", None, "Training run to generate from (the EMA "
+                        "generator of its latest checkpoint). Give this or --export_dir.",
+                        flag_values=fv)
+    flags.DEFINE_string("export_dir", None, "SavedModel written by gansynth_tf.export to "
+                        "generate from. Give this or --train_dir.", flag_values=fv)
+    flags.DEFINE_string("checkpoint", None, "With --train_dir: a checkpoint prefix to use "
+                        "instead of the latest.", flag_values=fv)
+    flags.DEFINE_string("output_dir", None, "Folder for the WAV files, sheets and "
+                        "manifest.json (created if missing).", flag_values=fv)
+    flags.DEFINE_multi_string("genre", None, "Genre name to sample (repeat the flag for "
+                              "several); default: every genre. With --interpolate_latent: "
+                              "exactly one.", flag_values=fv)
+    flags.DEFINE_integer("num_samples", 4, "Clips per genre.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("seed", 0, "Seed of the latent vectors (numpy default_rng).",
+                         flag_values=fv)
+    flags.DEFINE_integer("seed_b", None, "With --interpolate_latent: seed of the end "
+                         "latent (default --seed + 1).", flag_values=fv)
+    flags.DEFINE_enum("phase", None, list(representation_lib.PHASES),
+                      "Phase reconstruction: 'if' (integrate the generated instantaneous "
+                      "frequency) or 'griffin_lim'. Default: 'if' for --train_dir, the "
+                      "export's own for --export_dir.", flag_values=fv)
+    flags.DEFINE_integer("griffin_lim_iterations", 32, "Iterations for --phase=griffin_lim "
+                         "(with --train_dir).", lower_bound=1, flag_values=fv)
+    flags.DEFINE_string("interpolate", None, "GENRE_A,GENRE_B: walk the genre condition "
+                        "from A to B at a fixed latent; writes interp_<i>.wav.",
+                        flag_values=fv)
+    flags.DEFINE_bool("interpolate_latent", False, "Slerp the latent from --seed to "
+                      "--seed_b for one --genre; writes latent_interp_<i>.wav.",
+                      flag_values=fv)
+    flags.DEFINE_integer("steps", 8, "Points of an interpolation, ends included.",
+                         lower_bound=2, flag_values=fv)
+    flags.DEFINE_integer("batch_size", 16, "Clips generated per call (bounds memory).",
+                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_enum("normalize", "limit", list(NORMALIZE_MODES),
+                      "Level before 16-bit PCM: 'limit' scales down only clips that would "
+                      "clip, 'peak' scales every clip to a 0.99 peak, 'clip' hard-clips.",
+                      flag_values=fv)
+    return fv
+
+
+def run(fv):
+    """Runs the command for parsed flags; returns the manifest dict."""
+    export_lib.require(fv, "generate", "output_dir")
+    interp_pair = None
+    if fv.interpolate is not None:
+        interp_pair = fv.interpolate.split(",")
+        if len(interp_pair) != 2 or not all(interp_pair):
+            raise ValueError(f"--interpolate={fv.interpolate!r}: expected two genre names "
+                             f"separated by one comma, e.g. --interpolate=jazz,rock")
+    if fv.interpolate_latent and len(fv.genre or []) != 1:
+        raise ValueError("--interpolate_latent needs exactly one --genre=NAME")
+    sampler = load_sampler(fv.train_dir, fv.export_dir, fv.phase, fv.checkpoint,
+                           fv.griffin_lim_iterations)
+    # Validate every name before writing anything.
+    sampler.genre_ids(fv.genre or [])
+    if interp_pair:
+        sampler.genre_ids(interp_pair, flag="--interpolate")
+    os.makedirs(fv.output_dir, exist_ok=True)
+    manifest = {"source": fv.train_dir or fv.export_dir, "sample_rate": sampler.sample_rate,
+                "audio_length": sampler.audio_length, "phase": sampler.phase,
+                "normalize": fv.normalize, "files": []}
+    if interp_pair:
+        manifest["files"] += interpolate_genres(sampler, fv.output_dir, *interp_pair,
+                                                steps=fv.steps, seed=fv.seed,
+                                                normalize=fv.normalize)
+    if fv.interpolate_latent:
+        manifest["files"] += interpolate_latent(sampler, fv.output_dir, fv.genre[0],
+                                                fv.steps, fv.seed, fv.seed_b, fv.normalize)
+    if not interp_pair and not fv.interpolate_latent:
+        manifest["files"] += generate_samples(sampler, fv.output_dir, fv.genre,
+                                              fv.num_samples, fv.seed, fv.batch_size,
+                                              fv.normalize)
+    with open(os.path.join(fv.output_dir, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=2, ensure_ascii=False)
+    return manifest
+
+
+def main(argv=None):
+    fv = make_flags()
+    export_lib.parse_flags(fv, argv, "generate", __doc__)
+    try:
+        manifest = run(fv)
+    except (ValueError, FileNotFoundError) as e:
+        raise SystemExit(f"generate: {e}") from None
+    logging.info("wrote %d files", len(manifest["files"]))
+    print(f"wrote {len(manifest['files'])} WAV files ({manifest['sample_rate']} Hz, "
+          f"{manifest['audio_length']} samples, phase={manifest['phase']}) and their "
+          f"spectrogram sheet to {fv.output_dir}")
+    return manifest
+
+
+if __name__ == "__main__":
+    main()

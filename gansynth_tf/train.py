@@ -1,0 +1,429 @@
+"""Training: flags, run directory, checkpoints that resume, TensorBoard, export at the end.
+
+Entry point: `python run_training.py --flagfile=flags/quickstart.cfg` (see README.md).
+
+Rerunning the same command after a kill continues from the last checkpoint, at the same
+step, images seen, stage and alpha. The run directory layout is described in rundir.py.
+"""
+
+import math
+import os
+import sys
+import time
+
+from absl import app, flags, logging
+import keras
+import numpy as np
+import tensorflow as tf
+
+from gansynth_tf import datasets, networks, normalizers, progressive, rundir
+from gansynth_tf.representation import Representation
+
+FLAGS = flags.FLAGS
+
+# ---- run
+flags.DEFINE_string("train_dir", None, "Directory for checkpoints, TensorBoard logs, the "
+                    "resolved flags, genre map and export. Rerunning with the same "
+                    "--train_dir resumes from its last checkpoint.")
+flags.DEFINE_integer("seed", 0, "Seed for weights, latents and data order.")
+flags.DEFINE_integer("max_steps", None, "Stop after this many training steps in total "
+                     "(counting steps before a resume); for smoke runs. Default: train to "
+                     "--total_images.")
+flags.DEFINE_integer("total_images", None, "Images (clips) to train on in total. Default: "
+                     "the end of the progressive schedule (all stages' stable and transition "
+                     "phases). GANSynth: 11M.")
+flags.DEFINE_integer("steps_per_epoch", 100, "Steps per Keras epoch (one progress bar line).")
+flags.DEFINE_integer("checkpoint_every_steps", 200, "Save a checkpoint every N steps (and at "
+                     "every stage change and at the end).")
+flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints to keep (oldest deleted first).")
+flags.DEFINE_integer("summary_every_steps", 20, "Write TensorBoard scalars every N steps.")
+flags.DEFINE_integer("audio_summary_every_steps", 500, "Write generated audio and "
+                     "spectrogram images per genre to TensorBoard every N steps (0: never).")
+flags.DEFINE_integer("audio_summary_samples", 2, "Clips per genre in each audio summary, "
+                     "from fixed latents so progress is heard on the same seeds.")
+flags.DEFINE_boolean("export_at_end", True, "Write a SavedModel to <train_dir>/export when "
+                     "training finishes.")
+flags.DEFINE_integer("verbose", 1, "Keras progress output: 0 silent, 1 progress bar, 2 one "
+                     "line per epoch.")
+
+# ---- data (names match datasets.DataConfig)
+flags.DEFINE_enum("dataset", "synthetic", list(datasets.DATASETS), "Data source: the embedded "
+                  "synthetic genres (no download), a folder per genre (GTZAN), a CSV "
+                  "manifest (or FMA with --fma_metadata), or NSynth TFRecords.")
+flags.DEFINE_string("data_dir", None, "Root of the dataset (folder/manifest/nsynth).")
+flags.DEFINE_string("fma_metadata", None, "FMA tracks.csv; with --dataset=manifest reads "
+                    "FMA's layout under --data_dir.")
+flags.DEFINE_enum("nsynth_label", "instrument_family", list(datasets.NSYNTH_LABELS),
+                  "NSynth feature used as the class ('pitch' is GANSynth's setting).")
+flags.DEFINE_enum("audio_backend", "tfio", ["tfio", "soundfile"], "Audio decoder: "
+                  "tensorflow-io in the tf.data graph, or soundfile (no tensorflow-io).")
+# Representation defaults match the default (quickstart) model; flags/gansynth_hires.cfg
+# sets GANSynth's 16 kHz / 64000 / 128x1024 / 0.75.
+flags.DEFINE_integer("sample_rate", 8000, "Model sample rate in Hz; audio is resampled.")
+flags.DEFINE_integer("audio_length", 4096, "Samples per training clip (GANSynth: 64000 = 4 s "
+                     "at 16 kHz); long tracks are cut into windows of this length.")
+flags.DEFINE_integer("clips_per_file", None, "Windows per file per epoch (default: as many "
+                     "as fit without overlap).")
+flags.DEFINE_boolean("balanced", False, "Sample genres equally often, whatever their counts.")
+flags.DEFINE_boolean("cache", True, "Keep decoded audio in memory when it fits "
+                     "(--cache_max_mb).")
+flags.DEFINE_string("cache_dir", None, "Cache decoded audio on disk here instead.")
+flags.DEFINE_integer("cache_max_mb", 2048, "Largest dataset cached in memory, MB.")
+flags.DEFINE_integer("shuffle_buffer", 1024, "Shuffle buffer (clips).")
+flags.DEFINE_integer("synthetic_clips_per_genre", 200, "Size of the synthetic dataset.")
+
+# ---- representation
+flags.DEFINE_list("spec_shape", ["32", "128"], "Spectrogram (frames, bins) at full "
+                  "resolution; bins a power of two, nfft = 2 * bins. Must equal the last "
+                  "--resolutions entry.")
+flags.DEFINE_float("overlap", 0.5, "STFT frame overlap (hop = nfft * (1 - overlap)); "
+                   "GANSynth: 0.75.")
+flags.DEFINE_enum("spectrogram", "mel", ["mel", "linear"], "Log-magnitude + IF on a mel "
+                  "(GANSynth's best) or linear frequency axis.")
+flags.DEFINE_enum("mel_inversion", "refined", ["refined", "magenta"], "Mel-to-audio inverse "
+                  "for summaries, generation and export: ours (NNLS + Griffin-Lim) or "
+                  "GANSynth's exact (fast, lossy).")
+flags.DEFINE_enum("normalizer", "minmax", list(normalizers.NORMALIZERS), "Feature "
+                  "normaliser: min/max over --normalizer_examples clips per channel "
+                  "(minmax) or per channel and bin (minmax_freq), GANSynth's constants "
+                  "(prespecified), or none.")
+flags.DEFINE_integer("normalizer_examples", 512, "Clips used to fit a min/max normaliser.")
+
+# ---- model
+flags.DEFINE_enum("model", "quickstart", ["quickstart", "hires", "custom"], "Network size: "
+                  "GANSynth's hi-res (2x16 -> 128x1024), the small CPU quickstart, or custom "
+                  "(--resolutions and --channels).")
+flags.DEFINE_list("resolutions", None, "Custom schedule as TxF entries, low to high, e.g. "
+                  "4x16,8x32,16x64,32x128 (--model=custom).")
+flags.DEFINE_list("channels", None, "Custom channels per stage for both networks "
+                  "(--model=custom), e.g. 128,96,64,32.")
+flags.DEFINE_integer("latent_dim", None, "Latent size (default: 256 hires, 64 quickstart).")
+flags.DEFINE_enum("conditioning", "acgan", list(networks.CONDITIONING_MODES), "Genre "
+                  "conditioning of the discriminator: auxiliary classifier (AC-GAN) or "
+                  "projection (plus the classifier head).")
+
+# ---- optimisation
+flags.DEFINE_integer("batch_size", 16, "Global batch size (split across replicas).")
+flags.DEFINE_float("g_learning_rate", 8e-4, "Generator Adam learning rate (GANSynth: 8e-4).")
+flags.DEFINE_float("d_learning_rate", 8e-4, "Discriminator Adam learning rate.")
+flags.DEFINE_float("adam_beta1", 0.0, "Adam beta1 (GANSynth: 0).")
+flags.DEFINE_float("adam_beta2", 0.99, "Adam beta2 (GANSynth: 0.99).")
+flags.DEFINE_float("gp_weight", 10.0, "WGAN-GP gradient penalty weight.")
+flags.DEFINE_float("drift_weight", 0.001, "Weight of E[D(real)^2].")
+flags.DEFINE_float("ac_weight", 10.0, "Weight of the genre classifier cross-entropy "
+                   "(GANSynth's best: 10).")
+flags.DEFINE_float("mode_seeking_weight", 1.0, "Weight of the MSGAN mode-seeking term "
+                   "1 / (mean|G(z1,c)-G(z2,c)| / mean|z1-z2| + 1e-5); 0 turns it off.")
+flags.DEFINE_float("ema_decay", 0.999, "Decay of the generator weights' moving average "
+                   "(what sampling and export use).")
+flags.DEFINE_integer("stable_images", 800_000, "Images per stable phase (GANSynth: 800k).")
+flags.DEFINE_integer("transition_images", 800_000, "Images per fade-in phase (GANSynth: "
+                     "800k).")
+
+# ---- performance and scale
+flags.DEFINE_boolean("jit_compile", False, "Compile the train step with XLA.")
+flags.DEFINE_boolean("mixed_precision", False, "mixed_float16 with loss scaling (GPU).")
+flags.DEFINE_enum("distribution", "none", ["none", "mirrored", "multiworker"], "tf.distribute "
+                  "strategy: one device, MirroredStrategy over local GPUs, or "
+                  "MultiWorkerMirroredStrategy over machines (TF_CONFIG).")
+
+
+class UsageError(ValueError):
+    """A flag combination that cannot work; the message names the flag and the fix."""
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def _parse_resolutions(entries):
+    out = []
+    for entry in entries:
+        try:
+            t, f = entry.lower().split("x")
+            out.append((int(t), int(f)))
+        except ValueError:
+            raise UsageError(f"--resolutions entry {entry!r} is not TxF (e.g. 8x64)") from None
+    return tuple(out)
+
+
+def network_config_from_flags(num_genres):
+    kind = FLAGS.model
+    if kind == "hires":
+        return networks.hires_config(num_genres, FLAGS.latent_dim or 256, FLAGS.conditioning)
+    if kind == "quickstart":
+        return networks.quickstart_config(num_genres, FLAGS.latent_dim or 64,
+                                          FLAGS.conditioning)
+    if not FLAGS.resolutions or not FLAGS.channels:
+        raise UsageError("--model=custom needs --resolutions (e.g. 4x16,8x32) and "
+                         "--channels (one per resolution)")
+    resolutions = _parse_resolutions(FLAGS.resolutions)
+    channels = tuple(int(c) for c in FLAGS.channels)
+    if len(channels) != len(resolutions):
+        raise UsageError(f"--channels has {len(channels)} entries but --resolutions has "
+                         f"{len(resolutions)}: give one channel count per resolution")
+    try:
+        return networks.NetworkConfig(resolutions, channels, channels, num_genres,
+                                      FLAGS.latent_dim or 128,
+                                      conditioning=FLAGS.conditioning)
+    except ValueError as e:
+        raise UsageError(f"--resolutions/--channels: {e}") from None
+
+
+def representation_from_flags():
+    try:
+        spec_shape = tuple(int(v) for v in FLAGS.spec_shape)
+        return Representation(sample_rate=FLAGS.sample_rate, audio_length=FLAGS.audio_length,
+                              spec_shape=spec_shape, overlap=FLAGS.overlap,
+                              mel=FLAGS.spectrogram == "mel",
+                              mel_inversion=FLAGS.mel_inversion)
+    except ValueError as e:
+        raise UsageError(f"--spec_shape/--overlap/--audio_length: {e}") from None
+
+
+def check_flags():
+    if not FLAGS.train_dir:
+        raise UsageError("--train_dir is required: where checkpoints and logs go")
+    for name in ("batch_size", "steps_per_epoch", "checkpoint_every_steps",
+                 "keep_checkpoints", "summary_every_steps", "stable_images",
+                 "transition_images"):
+        if getattr(FLAGS, name) < 1:
+            raise UsageError(f"--{name}={getattr(FLAGS, name)} must be >= 1")
+    if FLAGS.max_steps is not None and FLAGS.max_steps < 0:
+        raise UsageError(f"--max_steps={FLAGS.max_steps} must be >= 0")
+    if FLAGS.mode_seeking_weight < 0:
+        raise UsageError(f"--mode_seeking_weight={FLAGS.mode_seeking_weight} must be >= 0")
+    if FLAGS.mode_seeking_weight > 0 and FLAGS.batch_size % 2:
+        raise UsageError(f"--batch_size={FLAGS.batch_size} must be even when "
+                         f"--mode_seeking_weight > 0 (fakes are paired)")
+    if FLAGS.dataset != "synthetic" and not FLAGS.data_dir:
+        raise UsageError(f"--dataset={FLAGS.dataset} needs --data_dir (see data/README.md)")
+    # Fail on a bad representation or model before reading any data.
+    spec_shape = representation_from_flags().spec_shape
+    final = network_config_from_flags(num_genres=2).final_resolution
+    if tuple(spec_shape) != tuple(final):
+        raise UsageError(f"--spec_shape {spec_shape} must equal the model's final resolution "
+                         f"{final} (--model/--resolutions)")
+
+
+def make_strategy():
+    if FLAGS.distribution == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if FLAGS.distribution == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+# ----------------------------------------------------------------------------- callbacks
+
+
+class RunCallback(keras.callbacks.Callback):
+    """Per-step bookkeeping: stage/alpha in the progress bar, TensorBoard, checkpoints, stop.
+
+    Scalars every `summary_every` steps; audio + spectrogram images per genre from fixed
+    latents every `audio_every` steps; a checkpoint every `checkpoint_every` steps and at each
+    stage change; stops at `target_steps`.
+    """
+
+    def __init__(self, manager, writer, representation, genres, target_steps,
+                 summary_every, audio_every, checkpoint_every, audio_samples, seed):
+        super().__init__()
+        self.manager, self.writer = manager, writer
+        self.representation, self.genres = representation, genres
+        self.target_steps = target_steps
+        self.summary_every, self.audio_every = summary_every, audio_every
+        self.checkpoint_every = checkpoint_every
+        rng = np.random.RandomState(seed + 12345)
+        self.audio_genres = np.repeat(np.arange(len(genres)), audio_samples).astype(np.int32)
+        self._audio_z = rng.randn(len(self.audio_genres), 1).astype(np.float32)  # resized lazily
+        self._seed = seed
+        self._last_time = None
+        self._last_images = None
+        self._last_stage = None
+
+    def _step(self):
+        return int(self.model.step_counter.numpy())
+
+    def on_train_begin(self, logs=None):
+        self._last_time = time.time()
+        self._last_images = int(self.model.images_seen.numpy())
+        self._last_stage = self.model.stage
+
+    def on_train_batch_end(self, batch, logs=None):
+        model = self.model
+        step = self._step()
+        if logs is not None:
+            logs["stage"] = float(model.stage)
+            logs["alpha"] = float(model.alpha.numpy())
+        if step % self.summary_every == 0:
+            self._scalars(step, logs or {})
+        if self.audio_every and step % self.audio_every == 0:
+            self.write_audio(step)
+        if step % self.checkpoint_every == 0 or model.stage != self._last_stage:
+            self.manager.save(checkpoint_number=step)
+            self._last_stage = model.stage
+        if step >= self.target_steps:
+            model.stop_training = True
+
+    def _scalars(self, step, logs):
+        now, images = time.time(), int(self.model.images_seen.numpy())
+        rate = (images - self._last_images) / max(now - self._last_time, 1e-9)
+        self._last_time, self._last_images = now, images
+        with self.writer.as_default(step=step):
+            for name, value in logs.items():
+                if np.ndim(value) == 0:
+                    tf.summary.scalar(f"train/{name}", float(value))
+            tf.summary.scalar("progress/stage", float(self.model.stage))
+            tf.summary.scalar("progress/alpha", float(self.model.alpha.numpy()))
+            tf.summary.scalar("progress/images_seen", float(images))
+            tf.summary.scalar("progress/images_per_second", rate)
+
+    def write_audio(self, step):
+        """Audio and log-magnitude images per genre, from the EMA generator."""
+        model = self.model
+        latent = model.latent_dim
+        if self._audio_z.shape[1] != latent:
+            rng = np.random.RandomState(self._seed + 12345)
+            self._audio_z = rng.randn(len(self.audio_genres), latent).astype(np.float32)
+        onehot = tf.one_hot(self.audio_genres, len(self.genres))
+        feats = model.ema_generator([tf.constant(self._audio_z), onehot])
+        feats = rundir.upsample_to(feats, model.config.final_resolution)
+        waves = self.representation.features_to_waves(feats)
+        rate = self.representation.sample_rate
+        with self.writer.as_default(step=step):
+            for g, name in enumerate(self.genres):
+                idx = np.where(self.audio_genres == g)[0]
+                clip = tf.gather(waves, idx)
+                peak = tf.reduce_max(tf.abs(clip), axis=1, keepdims=True)
+                clip = clip / tf.maximum(peak, 1e-3)  # summaries need [-1, 1]
+                tag = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+                tf.summary.audio(f"audio/{tag}", clip[..., None], rate,
+                                 max_outputs=len(idx))
+                image = tf.gather(feats, idx)[..., :1]  # log-magnitude, [-1, 1]
+                image = tf.image.flip_up_down(tf.transpose(image, [0, 2, 1, 3]))
+                tf.summary.image(f"spectrogram/{tag}", (image + 1.0) / 2.0,
+                                 max_outputs=len(idx))
+        self.writer.flush()
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def _prepare_run(source):
+    """New run: fit the normaliser and write configs. Resume: read them back and check."""
+    train_dir = FLAGS.train_dir
+    resuming = rundir.latest_checkpoint(train_dir) is not None
+    if resuming:
+        saved = rundir.load_genres(train_dir)
+        if list(saved) != list(source.genres):
+            raise UsageError(
+                f"{train_dir} was trained on genres {saved} but the data now has "
+                f"{source.genres}; use a new --train_dir or the original data")
+        representation = Representation.load(train_dir)
+        config = rundir.load_network_config(train_dir)
+        schedule = rundir.load_schedule(train_dir)
+        logging.info("Resuming from %s", rundir.latest_checkpoint(train_dir))
+        return representation, config, schedule
+    representation = representation_from_flags()
+    config = network_config_from_flags(source.num_genres)
+    norm = normalizers.make_normalizer(FLAGS.normalizer)
+    if isinstance(norm, normalizers.MinMaxNormalizer):
+        logging.info("Fitting the %s normaliser on %d clips", FLAGS.normalizer,
+                     FLAGS.normalizer_examples)
+        datasets.fit_normalizer(source, representation.waves_to_unnormalized, norm,
+                                num_clips=FLAGS.normalizer_examples)
+    representation.set_normalizer(norm)
+    schedule = progressive.ProgressiveSchedule(config.resolutions, FLAGS.stable_images,
+                                               FLAGS.transition_images)
+    representation.save(train_dir)
+    rundir.save_genres(train_dir, source.genres)
+    rundir.save_network_config(train_dir, config)
+    rundir.save_schedule(train_dir, schedule)
+    return representation, config, schedule
+
+
+def make_checkpoint(gan):
+    """The objects a resume needs, under the names rundir.TrainedGenerator reads."""
+    return tf.train.Checkpoint(
+        generator=gan.generator, ema_generator=gan.ema_generator,
+        discriminator=gan.discriminator, g_optimizer=gan.g_optimizer,
+        d_optimizer=gan.d_optimizer, images_seen=gan.images_seen.value,
+        step=gan.step_counter.value, alpha=gan.alpha.value)
+
+
+def train():
+    """Runs (or resumes) training as the flags say; returns the trained GAN."""
+    from gansynth_tf import gan as gan_lib  # heavy; after flags are parsed
+
+    check_flags()
+    train_dir = FLAGS.train_dir
+    os.makedirs(train_dir, exist_ok=True)
+    keras.utils.set_random_seed(FLAGS.seed)
+    if FLAGS.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    strategy = make_strategy()
+
+    source = datasets.build_source(datasets.config_from_flags(FLAGS))
+    representation, config, schedule = _prepare_run(source)
+    with open(os.path.join(train_dir, "flags.txt"), "w") as f:
+        f.write(FLAGS.flags_into_string())
+
+    with strategy.scope():
+        gan = gan_lib.build_gan(config, seed=FLAGS.seed)
+        d_opt, g_opt = gan_lib.make_optimizers(FLAGS.d_learning_rate, FLAGS.adam_beta1,
+                                               FLAGS.adam_beta2)
+        g_opt.learning_rate = FLAGS.g_learning_rate
+        gan.compile(d_optimizer=d_opt, g_optimizer=g_opt, gp_weight=FLAGS.gp_weight,
+                    drift_weight=FLAGS.drift_weight, ac_weight=FLAGS.ac_weight,
+                    mode_seeking_weight=FLAGS.mode_seeking_weight,
+                    ema_decay=FLAGS.ema_decay, jit_compile=FLAGS.jit_compile)
+    checkpoint = make_checkpoint(gan)
+    manager = tf.train.CheckpointManager(checkpoint, rundir.checkpoint_dir(train_dir),
+                                         max_to_keep=FLAGS.keep_checkpoints)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    stage, alpha = schedule.stage_alpha(int(gan.images_seen.numpy()))
+    gan.set_stage(stage, alpha)
+
+    step = int(gan.step_counter.numpy())
+    total_images = FLAGS.total_images or schedule.total_images
+    target = math.ceil(total_images / FLAGS.batch_size)
+    if FLAGS.max_steps is not None:
+        target = min(target, FLAGS.max_steps)
+    logging.info("%s", source.summary())
+    logging.info("Step %d of %d; stage %d/%d (%s), alpha %.3f", step, target, stage,
+                 config.num_stages - 1, "x".join(map(str, config.resolutions[stage])), alpha)
+
+    if step < target:
+        data = datasets.make_train_dataset(source, FLAGS.batch_size,
+                                           representation.waves_to_features)
+        writer = tf.summary.create_file_writer(train_dir)
+        run_cb = RunCallback(manager, writer, representation, source.genres, target,
+                             FLAGS.summary_every_steps, FLAGS.audio_summary_every_steps,
+                             FLAGS.checkpoint_every_steps, FLAGS.audio_summary_samples,
+                             FLAGS.seed)
+        spe = FLAGS.steps_per_epoch
+        gan.fit(data, epochs=math.ceil(target / spe), initial_epoch=step // spe,
+                steps_per_epoch=spe, verbose=FLAGS.verbose,
+                callbacks=[progressive.ProgressiveCallback(schedule), run_cb])
+        step = int(gan.step_counter.numpy())
+        manager.save(checkpoint_number=step)
+        if FLAGS.audio_summary_every_steps:
+            run_cb.write_audio(step)
+        writer.close()
+    if FLAGS.export_at_end and step >= target:
+        from gansynth_tf import export
+        export_dir = os.path.join(train_dir, "export")
+        export.export_saved_model(train_dir, export_dir)
+        logging.info("Exported the EMA generator to %s", export_dir)
+    return gan
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments {argv[1:]}; flags take the form "
+                             f"--name=value")
+    try:
+        train()
+    except (UsageError, datasets.DataError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,226 @@
+"""Evaluation: the metric maths, flags.txt handling, and an end-to-end run on tiny data."""
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+import soundfile
+
+import helpers_rundir
+from gansynth_tf import classifier, datasets, evaluate
+
+SR = helpers_rundir.SAMPLE_RATE
+LENGTH = helpers_rundir.AUDIO_LENGTH
+# Folder names are genre names; sorted, as the folder source orders them.
+FAKE_GENRES = ["drone", "hip hop", "hiss"]
+
+
+# ----------------------------------------------------------------------------- maths
+
+
+def test_frechet_distance_of_identical_gaussians_is_zero():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((5, 5))
+    cov = a @ a.T + 0.1 * np.eye(5)
+    mu = rng.standard_normal(5)
+    assert evaluate.frechet_distance(mu, cov, mu, cov) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_frechet_distance_matches_the_analytic_value():
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((4, 4))
+    cov = a @ a.T + np.eye(4)
+    shift = np.array([1.0, -2.0, 0.5, 3.0])
+    # Same covariance: only the means count.
+    assert evaluate.frechet_distance(np.zeros(4), cov, shift, cov) == pytest.approx(
+        shift @ shift, rel=1e-9)
+    # Commuting (diagonal) covariances: sum of (sqrt(s1) - sqrt(s2))^2 on the diagonal.
+    s1, s2 = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 9.0])
+    expected = 2.0 ** 2 + np.sum((np.sqrt(s1) - np.sqrt(s2)) ** 2)
+    got = evaluate.frechet_distance(np.zeros(3), np.diag(s1), [2.0, 0, 0], np.diag(s2))
+    assert got == pytest.approx(expected, rel=1e-9)
+    # From samples: two shifted standard normals are about |shift|^2 apart.
+    x = rng.standard_normal((4000, 3))
+    fd = evaluate.frechet_distance(*evaluate.gaussian_stats(x),
+                                   *evaluate.gaussian_stats(x[::-1] + [2.0, 0, 0]))
+    assert fd == pytest.approx(4.0, rel=0.01)
+
+
+def test_ndb_is_small_for_one_distribution_and_large_for_a_shifted_one():
+    rng = np.random.default_rng(2)
+    centers = rng.standard_normal((6, 8)) * 4.0
+
+    def sample(n, offset=0.0):
+        return centers[rng.integers(0, 6, n)] + rng.standard_normal((n, 8)) + offset
+
+    real = sample(1000)
+    same = evaluate.ndb(real, sample(1000), k=20, seed=0)
+    shifted = evaluate.ndb(real, sample(1000, offset=1.5), k=20, seed=0)
+    assert same["k"] == 20 and len(same["different"]) == 20
+    assert same["ndb_k"] <= 0.15
+    assert shifted["ndb_k"] >= 0.5
+    assert sum(same["real_proportions"]) == pytest.approx(1.0)
+    # Mode collapse: all generated samples in one mode empties the other bins.
+    collapsed = centers[0] + rng.standard_normal((500, 8))
+    assert evaluate.ndb(real, collapsed, k=20, seed=0)["ndb_k"] >= 0.8
+
+
+def test_kmeans_recovers_separated_clusters():
+    rng = np.random.default_rng(3)
+    truth = np.repeat(np.arange(4), 50)
+    x = np.eye(4)[truth] * 20.0 + rng.standard_normal((200, 4))
+    centers, assign = evaluate.kmeans(x, 4, seed=1)
+    assert centers.shape == (4, 4)
+    # Same partition up to relabelling.
+    for c in range(4):
+        assert len(set(assign[truth == c])) == 1
+    assert len(set(assign)) == 4
+    with pytest.raises(ValueError, match="1 <= k <= n"):
+        evaluate.kmeans(x[:3], 4)
+
+
+def test_entropy_and_pairwise_distances():
+    assert evaluate.entropy([0.25] * 4) == pytest.approx(math.log(4))
+    assert evaluate.entropy([0.0, 1.0, 0.0]) == pytest.approx(0.0)
+    np.testing.assert_allclose(evaluate.entropy([[0.5, 0.5], [1.0, 0.0]]), [math.log(2), 0])
+    x = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 4.0]])
+    l1, l2 = evaluate.mean_pairwise_distances(x)
+    # Pairs: (1, 0) -> L1 1, RMS sqrt(2); (0, 2) -> 2, sqrt(8); (1, 2) -> 3, sqrt(10).
+    assert l1 == pytest.approx(2.0)
+    assert l2 == pytest.approx((math.sqrt(2) + math.sqrt(8) + math.sqrt(10)) / 3)
+    assert evaluate.mean_pairwise_distances(x[:1]) == (None, None)
+
+
+def test_flags_txt_sets_the_data_config_and_flags_override_it(tmp_path):
+    train_dir = helpers_rundir.make_train_dir(
+        str(tmp_path / "run"), FAKE_GENRES,
+        flags_lines=["--dataset=folder", "--data_dir=/data/x y", "--nocache",
+                     "--clips_per_file=3", "--sample_rate=16000", "--spec_shape=16,128",
+                     "--noverbose_unrelated", "--seed=7"])
+    rep = helpers_rundir.tiny_representation()
+    cfg = evaluate.data_config(train_dir, rep)
+    assert (cfg.dataset, cfg.data_dir, cfg.cache, cfg.clips_per_file, cfg.seed) == (
+        "folder", "/data/x y", False, 3, 7)
+    # The model's rate and length win over the data flags.
+    assert (cfg.sample_rate, cfg.audio_length) == (SR, LENGTH)
+    cfg = evaluate.data_config(train_dir, rep, {"data_dir": "/other", "dataset": None})
+    assert (cfg.dataset, cfg.data_dir) == ("folder", "/other")
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+def _clip(genre, index):
+    """Three evaluation windows' worth of an easily told apart 'genre'."""
+    rng = np.random.default_rng([FAKE_GENRES.index(genre), index])
+    n = 3 * LENGTH
+    t = np.arange(n) / SR
+    if genre == "drone":
+        f0 = rng.uniform(150, 300)
+        x = sum(np.sin(2 * np.pi * f0 * h * t + rng.uniform(0, 6)) / h for h in (1, 2, 3))
+    elif genre == "hip hop":
+        x = np.zeros(n)
+        period = int(rng.uniform(0.02, 0.04) * SR)
+        for start in range(int(rng.integers(0, period)), n, period):
+            m = min(200, n - start)
+            x[start:start + m] += (np.sin(2 * np.pi * 900 * t[:m]) * np.exp(-t[:m] * 300))
+    else:
+        x = rng.standard_normal(n)
+    return (0.5 * x / np.max(np.abs(x))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("evaluate")
+    data = root / "data"
+    for genre in FAKE_GENRES:
+        os.makedirs(data / genre)
+        for i in range(4):
+            soundfile.write(str(data / genre / f"{i}.wav"), _clip(genre, i), SR,
+                            subtype="PCM_16")
+    train_dir = helpers_rundir.make_train_dir(
+        str(root / "run"), FAKE_GENRES,
+        flags_lines=["--dataset=folder", f"--data_dir={data}", "--audio_backend=soundfile",
+                     f"--sample_rate={SR}", f"--audio_length={LENGTH}"])
+    args = ["evaluate", f"--train_dir={train_dir}", "--num_real=4",
+            "--num_classifier_train=8", "--num_generated_per_genre=4",
+            "--classifier_epochs=12", "--tensorboard"]
+    first = evaluate.main(args)
+    return train_dir, args, first
+
+
+def test_evaluation_writes_every_metric_in_range(evaluated):
+    train_dir, _, metrics = evaluated
+    path = os.path.join(train_dir, "eval", "metrics.json")
+    with open(path) as f:
+        saved = json.load(f)
+    assert saved == json.loads(json.dumps(metrics))
+    for key in ("real_accuracy", "generated_accuracy", "mean_entropy", "marginal_entropy",
+                "max_entropy", "frechet_distance", "ndb", "ndb_k", "ndb_bins",
+                "diversity_l1_ratio", "diversity_l2_ratio", "per_genre", "classifier",
+                "images_seen", "genres"):
+        assert key in saved, key
+    assert saved["genres"] == FAKE_GENRES
+    assert saved["num_real"] == 12 and saved["num_generated"] == 12
+    # The classifier separates the real genres of held-out clips.
+    assert saved["real_accuracy"] >= 0.9
+    assert saved["classifier"]["trained_now"] is True
+    assert saved["classifier"]["heldout_accuracy"] == pytest.approx(saved["real_accuracy"])
+    assert 0.0 <= saved["generated_accuracy"] <= 1.0
+    assert 0.0 <= saved["ndb_k"] <= 1.0 and saved["ndb_bins"] == 2  # 12 real clips / 5
+    assert saved["frechet_distance"] >= 0.0
+    assert saved["max_entropy"] == pytest.approx(math.log(3))
+    assert 0.0 <= saved["mean_entropy"] <= saved["max_entropy"] + 1e-9
+    assert 0.0 <= saved["marginal_entropy"] <= saved["max_entropy"] + 1e-9
+    for name in FAKE_GENRES:
+        g = saved["per_genre"][name]
+        assert g["num_real"] == 4 and g["num_generated"] == 4
+        assert 0.0 <= g["generated_accuracy"] <= 1.0
+        assert g["diversity_l1_ratio"] > 0 and g["diversity_l2_ratio"] > 0
+        assert g["diversity_l1_ratio"] == pytest.approx(
+            g["diversity_l1_generated"] / g["diversity_l1_real"])
+    with open(os.path.join(train_dir, "eval", "metrics.md")) as f:
+        md = f.read()
+    assert "| generated genre accuracy |" in md and "| hip hop |" in md
+    with open(os.path.join(train_dir, "eval", "metrics.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert any(p.startswith("events.out.tfevents")
+               for p in os.listdir(os.path.join(train_dir, "eval")))
+    assert os.path.exists(os.path.join(train_dir, "eval_classifier", classifier.MODEL_FILE))
+
+
+def test_second_evaluation_reuses_the_saved_classifier(evaluated, tmp_path):
+    train_dir, args, first = evaluated
+    out = str(tmp_path / "again.json")
+    second = evaluate.main(args[:-1] + [f"--output_json={out}"])
+    assert second["classifier"]["trained_now"] is False
+    assert second["real_accuracy"] == pytest.approx(first["real_accuracy"])
+    assert os.path.exists(out) and os.path.exists(str(tmp_path / "again.png"))
+
+
+def test_data_with_other_genres_is_rejected(evaluated, tmp_path):
+    train_dir, _, _ = evaluated
+    other = tmp_path / "other"
+    for genre in ("polka", "drone"):
+        os.makedirs(other / genre)
+        soundfile.write(str(other / genre / "0.wav"), _clip("drone", 0), SR)
+    with pytest.raises(SystemExit) as e:
+        evaluate.main(["evaluate", f"--train_dir={train_dir}", f"--data_dir={other}",
+                       "--num_real=2", "--num_classifier_train=1"])
+    assert "differ from the run's" in str(e.value.code) and "polka" in str(e.value.code)
+
+
+def test_collect_real_splits_per_genre_in_stream_order(evaluated):
+    train_dir, _, _ = evaluated
+    rep = helpers_rundir.tiny_representation()
+    source = datasets.build_source(evaluate.data_config(train_dir, rep))
+    held, held_y, train, train_y = evaluate.collect_real(source, FAKE_GENRES, 2, 3)
+    assert held.shape == (6, LENGTH) and train.shape == (9, LENGTH)
+    assert np.bincount(held_y).tolist() == [2, 2, 2]
+    assert np.bincount(train_y).tolist() == [3, 3, 3]
+    # More wanted than there is: each genre's 12 clips split 1:2 (4 held out, 8 train).
+    held, held_y, train, train_y = evaluate.collect_real(source, FAKE_GENRES, 10, 20)
+    assert np.bincount(held_y).tolist() == [4, 4, 4]
+    assert np.bincount(train_y).tolist() == [8, 8, 8]

@@ -1,0 +1,226 @@
+"""Generation CLI: WAV files and sheets, interpolations, clear errors; slerp maths."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+
+import helpers_rundir
+from gansynth_tf import evaluate, export, generate
+
+GENRES = ["hip hop", "r&b/soul", "jazz"]
+STEMS = ["hip_hop", "r_b_soul", "jazz"]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("generate")
+    train_dir = helpers_rundir.make_train_dir(str(root / "run"), GENRES)
+    export_dir = export.export_saved_model(train_dir, str(root / "export"))
+    return train_dir, export_dir
+
+
+def _read(path):
+    audio, rate = soundfile.read(path, dtype="float32")
+    return audio, rate, soundfile.info(path).subtype
+
+
+def _is_png(path):
+    with open(path, "rb") as f:
+        return f.read(8) == PNG_MAGIC
+
+
+def test_samples_every_genre_from_a_train_dir(run, tmp_path):
+    train_dir, _ = run
+    out = tmp_path / "out"
+    manifest = generate.main(["generate", f"--train_dir={train_dir}", f"--output_dir={out}",
+                              "--num_samples=2", "--seed=3"])
+    expected = {f"{s}_{i}.wav" for s in STEMS for i in range(2)}
+    assert expected <= set(os.listdir(out))
+    for name in expected:
+        audio, rate, subtype = _read(out / name)
+        assert rate == helpers_rundir.SAMPLE_RATE and subtype == "PCM_16"
+        assert audio.shape == (helpers_rundir.AUDIO_LENGTH,)
+        assert np.max(np.abs(audio)) > 0.5, "the default 'limit' keeps loud clips loud"
+    assert _is_png(out / "sheet.png")
+    with open(out / "manifest.json") as f:
+        files = json.load(f)["files"]
+    assert {(e["file"], e["genre"]) for e in files} == {
+        (f"{s}_{i}.wav", g) for s, g in zip(STEMS, GENRES) for i in range(2)}
+    assert manifest["sample_rate"] == helpers_rundir.SAMPLE_RATE
+
+
+def test_export_output_is_seeded_and_shares_latents_across_calls(run, tmp_path):
+    _, export_dir = run
+    a, b = tmp_path / "a", tmp_path / "b"
+    generate.main(["generate", f"--export_dir={export_dir}", f"--output_dir={a}",
+                   "--genre=jazz", "--num_samples=3", "--seed=5"])
+    generate.main(["generate", f"--export_dir={export_dir}", f"--output_dir={b}",
+                   "--genre=jazz", "--genre=hip hop", "--num_samples=2", "--seed=5"])
+    assert sorted(p for p in os.listdir(a) if p.endswith(".wav")) == [
+        "jazz_0.wav", "jazz_1.wav", "jazz_2.wav"]
+    # Sample i depends on (seed, i) only, not on how many samples or genres were asked for.
+    for i in range(2):
+        np.testing.assert_array_equal(_read(a / f"jazz_{i}.wav")[0],
+                                      _read(b / f"jazz_{i}.wav")[0])
+    assert not np.array_equal(_read(a / "jazz_0.wav")[0], _read(a / "jazz_1.wav")[0])
+
+
+def test_unknown_genre_fails_naming_the_known_genres(run, tmp_path):
+    train_dir, export_dir = run
+    for source in (f"--train_dir={train_dir}", f"--export_dir={export_dir}"):
+        with pytest.raises(SystemExit) as e:
+            generate.main(["generate", source, f"--output_dir={tmp_path / 'x'}",
+                           "--genre=polka"])
+        message = str(e.value.code)
+        assert "unknown genre 'polka'" in message and "--genre" in message
+        assert all(repr(g) in message for g in GENRES)
+    with pytest.raises(SystemExit) as e:
+        generate.main(["generate", f"--export_dir={export_dir}",
+                       f"--output_dir={tmp_path / 'x'}", "--interpolate=jazz,polka"])
+    assert "unknown genre 'polka' (--interpolate)" in str(e.value.code)
+    assert not (tmp_path / "x").exists(), "nothing is written before the names are checked"
+
+
+def test_unknown_genre_exits_nonzero_from_the_command_line(run, tmp_path):
+    _, export_dir = run
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    proc = subprocess.run(
+        [sys.executable, "-m", "gansynth_tf.generate", f"--export_dir={export_dir}",
+         f"--output_dir={tmp_path}", "--genre=polka"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode != 0
+    assert "unknown genre 'polka'" in proc.stderr and "'r&b/soul'" in proc.stderr
+
+
+def test_genre_interpolation_walks_from_one_genre_to_the_other(run, tmp_path):
+    _, export_dir = run
+    out, plain = tmp_path / "interp", tmp_path / "plain"
+    generate.main(["generate", f"--export_dir={export_dir}", f"--output_dir={out}",
+                   "--interpolate=hip hop,jazz", "--steps=4", "--seed=2"])
+    names = sorted(p for p in os.listdir(out) if p.endswith(".wav"))
+    assert names == [f"interp_{i}.wav" for i in range(4)]
+    assert _is_png(out / "interp_sheet.png")
+    generate.main(["generate", f"--export_dir={export_dir}", f"--output_dir={plain}",
+                   "--genre=hip hop", "--genre=jazz", "--num_samples=1", "--seed=2"])
+    # The ends are plain samples of the two genres at the same latent (sample 0).
+    np.testing.assert_array_equal(_read(out / "interp_0.wav")[0],
+                                  _read(plain / "hip_hop_0.wav")[0])
+    np.testing.assert_array_equal(_read(out / "interp_3.wav")[0],
+                                  _read(plain / "jazz_0.wav")[0])
+    assert not np.array_equal(_read(out / "interp_1.wav")[0], _read(out / "interp_0.wav")[0])
+
+
+def test_latent_interpolation_joins_two_seeds(run, tmp_path):
+    train_dir, export_dir = run
+    out, plain = tmp_path / "latent", tmp_path / "plain"
+    generate.main(["generate", f"--export_dir={export_dir}", f"--output_dir={out}",
+                   "--interpolate_latent", "--genre=r&b/soul", "--steps=3", "--seed=4",
+                   "--seed_b=9"])
+    assert sorted(p for p in os.listdir(out) if p.endswith(".wav")) == [
+        f"latent_interp_{i}.wav" for i in range(3)]
+    assert _is_png(out / "latent_interp_sheet.png")
+    for seed, step in ((4, 0), (9, 2)):
+        generate.main(["generate", f"--export_dir={export_dir}",
+                       f"--output_dir={plain / str(seed)}", "--genre=r&b/soul",
+                       "--num_samples=1", f"--seed={seed}"])
+        np.testing.assert_array_equal(_read(out / f"latent_interp_{step}.wav")[0],
+                                      _read(plain / str(seed) / "r_b_soul_0.wav")[0])
+    with pytest.raises(SystemExit) as e:
+        generate.main(["generate", f"--train_dir={train_dir}", f"--output_dir={out}",
+                       "--interpolate_latent"])
+    assert "exactly one --genre" in str(e.value.code)
+
+
+def test_griffin_lim_from_a_train_dir_and_phase_mismatch_with_an_export(run, tmp_path):
+    train_dir, export_dir = run
+    manifest = generate.main(["generate", f"--train_dir={train_dir}",
+                              f"--output_dir={tmp_path}", "--genre=jazz", "--num_samples=1",
+                              "--phase=griffin_lim", "--griffin_lim_iterations=2"])
+    assert manifest["phase"] == "griffin_lim"
+    assert _read(tmp_path / "jazz_0.wav")[0].shape == (helpers_rundir.AUDIO_LENGTH,)
+    with pytest.raises(SystemExit) as e:
+        generate.main(["generate", f"--export_dir={export_dir}", f"--output_dir={tmp_path}",
+                       "--phase=griffin_lim"])
+    assert "exported with phase=if" in str(e.value.code)
+
+
+def test_source_and_flag_errors_are_clear(run, tmp_path):
+    train_dir, export_dir = run
+    cases = [
+        (["--output_dir=x"], "exactly one of --train_dir"),
+        ([f"--train_dir={train_dir}", f"--export_dir={export_dir}", "--output_dir=x"],
+         "exactly one of --train_dir"),
+        ([f"--train_dir={train_dir}"], "--output_dir is required"),
+        ([f"--export_dir={tmp_path}", "--output_dir=x"], "holds no saved_model.pb"),
+        ([f"--train_dir={train_dir}", "--output_dir=x", "--interpolate=jazz"],
+         "two genre names"),
+        (["--num_samples=0"], "num_samples"),
+        (["--bogus"], "Unknown command line flag 'bogus'"),
+    ]
+    for args, expected in cases:
+        with pytest.raises(SystemExit) as e:
+            generate.main(["generate", *args])
+        assert expected in str(e.value.code), (args, e.value.code)
+
+
+def test_help_and_every_flag_documented(capsys):
+    with pytest.raises(SystemExit) as e:
+        generate.main(["generate", "--help"])
+    assert e.value.code == 0
+    assert "--interpolate_latent" in capsys.readouterr().out
+    for module in (export, generate, evaluate):
+        fv = module.make_flags()
+        for name in fv:
+            assert fv[name].help and len(fv[name].help) > 10, (module.__name__, name)
+
+
+def test_slerp_endpoints_norm_and_fallback():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(16), rng.standard_normal(16)
+    b *= np.linalg.norm(a) / np.linalg.norm(b)
+    t = np.linspace(0.0, 1.0, 7)
+    path = generate.slerp(a, b, t)
+    assert path.shape == (7, 16) and path.dtype == np.float32
+    np.testing.assert_allclose(path[0], a, atol=1e-5)
+    np.testing.assert_allclose(path[-1], b, atol=1e-5)
+    # Equal-norm ends: the path stays on the sphere; a straight line would dip inside it.
+    np.testing.assert_allclose(np.linalg.norm(path, axis=1), np.linalg.norm(a), rtol=1e-5)
+    assert np.linalg.norm((a + b) / 2) < 0.99 * np.linalg.norm(a)
+    # Orthogonal unit vectors: the midpoint is (a + b) / sqrt(2).
+    mid = generate.slerp([1.0, 0.0], [0.0, 1.0], [0.5])[0]
+    np.testing.assert_allclose(mid, [2 ** -0.5, 2 ** -0.5], atol=1e-6)
+    # Angles are spaced evenly.
+    cos = path @ a / np.linalg.norm(a) ** 2
+    np.testing.assert_allclose(np.diff(np.arccos(np.clip(cos, -1, 1))),
+                               np.arccos(np.dot(a, b) / np.dot(a, a)) / 6, atol=1e-4)
+    # Parallel vectors fall back to linear interpolation instead of dividing by 0.
+    np.testing.assert_allclose(generate.slerp([1.0, 1.0], [2.0, 2.0], [0.5])[0], [1.5, 1.5])
+
+
+def test_genre_walk_and_safe_names():
+    walk = generate.genre_walk(4, 1, 3, 5)
+    np.testing.assert_allclose(walk.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(walk[0], [0, 1, 0, 0])
+    np.testing.assert_array_equal(walk[-1], [0, 0, 0, 1])
+    np.testing.assert_allclose(walk[2], [0, 0.5, 0, 0.5])
+    names = generate.safe_names(["hip hop", "hip/hop", "../x", "///", "Jazz-2.0"])
+    assert names == {"hip hop": "hip_hop", "hip/hop": "hip_hop-1", "../x": "x",
+                     "///": "genre3", "Jazz-2.0": "Jazz-2.0"}
+
+
+def test_pcm_level_modes():
+    loud = np.array([0.0, 2.0, -4.0])
+    np.testing.assert_allclose(generate.to_pcm_range(loud, "limit"), [0, 0.495, -0.99])
+    np.testing.assert_allclose(generate.to_pcm_range(loud, "clip"), [0, 1, -1])
+    quiet = np.array([0.1, -0.2])
+    np.testing.assert_allclose(generate.to_pcm_range(quiet, "limit"), quiet)
+    np.testing.assert_allclose(generate.to_pcm_range(quiet, "peak"), [0.495, -0.99])
+    assert np.isfinite(generate.to_pcm_range(np.array([np.nan, 0.5]), "limit")).all()

@@ -1,0 +1,117 @@
+"""The training command: a tiny run end to end, resume after a kill, and bad flags."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = [
+    "--dataset=synthetic", "--synthetic_clips_per_genre=4", "--sample_rate=8000",
+    "--audio_length=512", "--spec_shape=8,64", "--overlap=0.5", "--model=custom",
+    "--resolutions=2x16,4x32,8x64", "--channels=16,12,8", "--latent_dim=8",
+    "--batch_size=4", "--stable_images=8", "--transition_images=8",
+    "--normalizer_examples=8", "--steps_per_epoch=2", "--summary_every_steps=1",
+    "--audio_summary_every_steps=3", "--verbose=2", "--export_at_end=false",
+]
+
+
+def run_training(args, timeout=240, **popen):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, os.path.join(ROOT, "run_training.py"), *args],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT,
+                          **popen)
+
+
+def checkpoint_step(train_dir):
+    path = tf.train.latest_checkpoint(os.path.join(train_dir, "checkpoints"))
+    return None if path is None else int(path.rsplit("-", 1)[1])
+
+
+def read_scalars(train_dir):
+    tags = set()
+    for name in os.listdir(train_dir):
+        if name.startswith("events.out.tfevents"):
+            for event in tf.compat.v1.train.summary_iterator(os.path.join(train_dir, name)):
+                for value in event.summary.value:
+                    tags.add(value.tag)
+    return tags
+
+
+def test_tiny_run_goes_through_every_stage_and_writes_the_run_dir(tmp_path):
+    train_dir = str(tmp_path / "run")
+    result = run_training([f"--train_dir={train_dir}", "--max_steps=20", "--total_images=48",
+                           *TINY])
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("flags.txt", "genres.json", "representation.json", "network.json",
+                 "schedule.json"):
+        assert os.path.exists(os.path.join(train_dir, name)), name
+    genres = json.load(open(os.path.join(train_dir, "genres.json")))["genres"]
+    assert len(genres) >= 6 and genres == sorted(genres)
+    assert "--mode_seeking_weight=1.0" in open(os.path.join(train_dir, "flags.txt")).read()
+    # 5 phases of 8 images at batch 4 = 10 steps reach the final stage (8x64); training
+    # goes on there up to --total_images (12 steps), before --max_steps.
+    assert checkpoint_step(train_dir) == 12
+    assert "stage: 2" in result.stdout + result.stderr
+    tags = read_scalars(train_dir)
+    for tag in ("train/d_loss", "train/g_loss", "train/gp", "train/ms_term", "train/acc_real",
+                "train/acc_fake", "progress/alpha", "progress/stage",
+                "progress/images_per_second"):
+        assert tag in tags, (tag, sorted(tags))
+    assert any(t.startswith("audio/techno") for t in tags)
+    assert any(t.startswith("spectrogram/jazz") for t in tags)
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+    train_dir = str(tmp_path / "run")
+    args = [f"--train_dir={train_dir}", "--checkpoint_every_steps=2", *TINY,
+            "--stable_images=40", "--transition_images=40", "--audio_summary_every_steps=0"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "run_training.py"), *args,
+                             "--max_steps=100000"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 180
+        while (checkpoint_step(train_dir) or 0) < 6 and time.time() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)  # no chance to clean up
+    finally:
+        proc.wait(timeout=30)
+    killed_at = checkpoint_step(train_dir)
+    assert killed_at is not None and killed_at >= 6
+    ckpt = tf.train.load_checkpoint(tf.train.latest_checkpoint(
+        os.path.join(train_dir, "checkpoints")))
+    images = int(ckpt.get_tensor("images_seen/.ATTRIBUTES/VARIABLE_VALUE"))
+    assert images == 4 * killed_at
+
+    result = run_training([*args, f"--max_steps={killed_at + 4}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Resuming from" in result.stderr
+    assert f"Step {killed_at} of {killed_at + 4}" in result.stderr
+    assert checkpoint_step(train_dir) == killed_at + 4
+    ckpt = tf.train.load_checkpoint(tf.train.latest_checkpoint(
+        os.path.join(train_dir, "checkpoints")))
+    assert int(ckpt.get_tensor("images_seen/.ATTRIBUTES/VARIABLE_VALUE")) == 4 * (killed_at + 4)
+    assert np.isfinite(ckpt.get_tensor("alpha/.ATTRIBUTES/VARIABLE_VALUE"))
+
+
+@pytest.mark.parametrize("args,message", [
+    ([], "--train_dir is required"),
+    (["--train_dir={d}", "--model=custom"], "--model=custom needs --resolutions"),
+    (["--train_dir={d}", "--dataset=folder"], "--dataset=folder needs --data_dir"),
+    (["--train_dir={d}", "--dataset=folder", "--data_dir={d}/missing"], "missing"),
+    (["--train_dir={d}", "--batch_size=5"], "must be even"),
+    (["--train_dir={d}", "--spec_shape=64,128"],
+     "must equal the model's final resolution"),
+    (["--train_dir={d}", "--spec_shape=32,100"], "power of two"),
+])
+def test_bad_flags_fail_with_a_clear_message(tmp_path, args, message):
+    result = run_training([a.format(d=tmp_path) for a in args], timeout=120)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
