@@ -1,0 +1,165 @@
+"""Helpers shared by the benchmark scripts: machine facts, peak FLOP/s, timing, tables, JSON.
+
+Nothing here imports TensorFlow at module level, so `bench_memory.py` can measure a bare
+interpreter too.
+"""
+
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+
+def _lscpu():
+    try:
+        return subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return ""
+
+
+def _lscpu_field(text, name):
+    m = re.search(rf"^{re.escape(name)}:\s*(.+)$", text, re.M)
+    return m.group(1).strip() if m else None
+
+
+def cpu_model():
+    model = _lscpu_field(_lscpu(), "Model name")
+    return model or platform.processor() or platform.machine()
+
+
+def cpu_ghz():
+    """Clock in GHz: '@ x.xxGHz' in the model name, else lscpu's max MHz, else /proc/cpuinfo."""
+    text = _lscpu()
+    model = _lscpu_field(text, "Model name") or ""
+    m = re.search(r"@\s*([\d.]+)\s*GHz", model)
+    if m:
+        return float(m.group(1)), "model name"
+    mhz = _lscpu_field(text, "CPU max MHz")
+    if mhz:
+        return float(mhz) / 1000.0, "lscpu CPU max MHz"
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"^cpu MHz\s*:\s*([\d.]+)", f.read(), re.M)
+        if m:
+            return float(m.group(1)) / 1000.0, "/proc/cpuinfo cpu MHz"
+    except OSError:
+        pass
+    return None, "unknown"
+
+
+def cpu_flags():
+    text = _lscpu()
+    flags = _lscpu_field(text, "Flags")
+    if not flags:
+        try:
+            with open("/proc/cpuinfo") as f:
+                m = re.search(r"^flags\s*:\s*(.+)$", f.read(), re.M)
+            flags = m.group(1) if m else ""
+        except OSError:
+            flags = ""
+    return set(flags.split())
+
+
+def peak_fp32_gflops():
+    """Estimated fp32 peak of the whole machine: logical CPUs x GHz x FLOPs/cycle.
+
+    FLOPs/cycle per core from the widest FMA in the flags, assuming TWO FMA units per core:
+    AVX-512 (avx512f) 2 x 16 lanes x 2 = 64; AVX2 + FMA 2 x 8 x 2 = 32; AVX 16; else 8.
+    Every logical CPU counts as a core (on a VM with hyper-threads this overstates the peak).
+    """
+    flags = cpu_flags()
+    if "avx512f" in flags:
+        per_cycle, isa = 64, "AVX-512 FMA"
+    elif "avx2" in flags and "fma" in flags:
+        per_cycle, isa = 32, "AVX2 FMA"
+    elif "avx" in flags:
+        per_cycle, isa = 16, "AVX"
+    else:
+        per_cycle, isa = 8, "SSE"
+    ghz, source = cpu_ghz()
+    cores = os.cpu_count() or 1
+    peak = cores * ghz * per_cycle if ghz else None
+    return {"peak_gflops": peak, "cores": cores, "ghz": ghz, "ghz_source": source,
+            "flops_per_cycle": per_cycle, "isa": isa,
+            "assumption": f"{cores} logical CPUs x {ghz} GHz ({source}) x {per_cycle} fp32 "
+                          f"FLOPs/cycle ({isa}: 2 FMA units assumed)"}
+
+
+def machine_info():
+    info = {"date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "cpu_model": cpu_model(), "logical_cpus": os.cpu_count(),
+            "python": platform.python_version(), "platform": platform.platform()}
+    try:
+        info["loadavg_start"] = os.getloadavg()
+    except OSError:
+        pass
+    return info
+
+
+def tf_device_info(tf):
+    """TF version and the device a plain op lands on (GPU when TF sees one)."""
+    gpus = tf.config.list_physical_devices("GPU")
+    with tf.device(None):
+        probe = tf.constant([1.0]) * 2.0
+    return {"tensorflow": tf.__version__, "gpus": [g.name for g in gpus],
+            "device": probe.device or "CPU",
+            "device_kind": "GPU" if gpus else "CPU"}
+
+
+def finish(info):
+    try:
+        info["loadavg_end"] = os.getloadavg()
+    except OSError:
+        pass
+    return info
+
+
+def timed(fn, repeats, warmup=1):
+    """Median / min / all wall seconds of `fn()` after `warmup` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return summarize(times)
+
+
+def summarize(times):
+    return {"median_s": statistics.median(times), "min_s": min(times), "times_s": times}
+
+
+def markdown_table(headers, rows):
+    """Rows of already formatted cells -> a Markdown table string."""
+    out = ["| " + " | ".join(headers) + " |",
+           "|" + "|".join("---" if i == 0 else "---:" for i in range(len(headers))) + "|"]
+    for row in rows:
+        out.append("| " + " | ".join(str(c) for c in row) + " |")
+    return "\n".join(out)
+
+
+def write_json(path, obj):
+    if not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1, default=float)
+    os.replace(tmp, path)
+    print("wrote", path)
+
+
+def quiet_tf():
+    """Silence TF's C++ info logs (call before importing TensorFlow)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
