@@ -389,7 +389,6 @@ def train():
     target = math.ceil(total_images / FLAGS.batch_size)
     if FLAGS.max_steps is not None:
         target = min(target, FLAGS.max_steps)
-    logging.info("%s", source.summary())
     logging.info("Step %d of %d; stage %d/%d (%s), alpha %.3f", step, target, stage,
                  config.num_stages - 1, "x".join(map(str, config.resolutions[stage])), alpha)
 
