@@ -4,6 +4,7 @@ Nothing here imports TensorFlow at module level, so `bench_memory.py` can measur
 interpreter too.
 """
 
+import contextlib
 import datetime
 import json
 import os
@@ -46,13 +47,11 @@ def cpu_ghz():
     mhz = _lscpu_field(text, "CPU max MHz")
     if mhz:
         return float(mhz) / 1000.0, "lscpu CPU max MHz"
-    try:
+    with contextlib.suppress(OSError):  # no /proc/cpuinfo outside Linux
         with open("/proc/cpuinfo") as f:
             m = re.search(r"^cpu MHz\s*:\s*([\d.]+)", f.read(), re.M)
         if m:
             return float(m.group(1)) / 1000.0, "/proc/cpuinfo cpu MHz"
-    except OSError:
-        pass
     return None, "unknown"
 
 
@@ -98,10 +97,8 @@ def machine_info():
     info = {"date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "cpu_model": cpu_model(), "logical_cpus": os.cpu_count(),
             "python": platform.python_version(), "platform": platform.platform()}
-    try:
+    with contextlib.suppress(OSError):  # no load average on some platforms
         info["loadavg_start"] = os.getloadavg()
-    except OSError:
-        pass
     return info
 
 
@@ -116,10 +113,8 @@ def tf_device_info(tf):
 
 
 def finish(info):
-    try:
+    with contextlib.suppress(OSError):
         info["loadavg_end"] = os.getloadavg()
-    except OSError:
-        pass
     return info
 
 
