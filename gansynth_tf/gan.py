@@ -169,7 +169,7 @@ class GANSynthGAN(keras.Model):
         )  # fmt: skip
         self.trackers = {name: keras.metrics.Mean(name=name) for name in _TRACKED}
         self.gp_weight, self.drift_weight, self.ac_weight = 10.0, 0.001, 10.0  # set again by compile
-        self.mode_seeking_weight, self.ema_decay = 1.0, 0.999
+        self.mode_seeking_weight, self.ema_decay, self.ema_rampup = 1.0, 0.999, 0.05
         self.set_stage(generator.stage, float(generator.alpha.numpy()))
         self.built = True
 
@@ -184,9 +184,16 @@ class GANSynthGAN(keras.Model):
         ac_weight=10.0,
         mode_seeking_weight=1.0,
         ema_decay=0.999,
+        ema_rampup=0.05,
         **kwargs,
     ):
         """Set optimizers and loss weights; ``mode_seeking_weight=0`` skips the MSGAN term.
+
+        The EMA's half-life in images is that of ``ema_decay`` per step, but at most
+        ``ema_rampup`` times the images seen so far (StyleGAN2's ramp-up; ``None`` or 0 =
+        plain ``ema_decay``): early in a short run the average must not lag behind a
+        generator that is still changing fast. (Measured on the quickstart: with a fixed
+        0.999 the EMA generator's genre accuracy was half the raw generator's.)
 
         Optimizers default to :func:`make_optimizers`. Under the ``mixed_float16`` policy they
         are wrapped in ``keras.optimizers.LossScaleOptimizer``. Other keyword arguments
@@ -214,6 +221,7 @@ class GANSynthGAN(keras.Model):
         self.ac_weight = float(ac_weight)
         self.mode_seeking_weight = float(mode_seeking_weight)
         self.ema_decay = float(ema_decay)
+        self.ema_rampup = float(ema_rampup or 0.0)
 
     @property
     def metrics(self):
@@ -292,24 +300,35 @@ class GANSynthGAN(keras.Model):
         used = [(g, v) for g, v in zip(grads, variables) if g is not None]  # inactive stages: None
         optimizer.apply([g for g, _ in used], [v for _, v in used])
 
-    def _update_ema(self):
+    def ema_decay_at(self, images_seen, global_batch):
+        """The EMA decay of this step (float32 scalar tensor); see ``compile``."""
+        decay = tf.constant(self.ema_decay, tf.float32)
+        if self.ema_rampup <= 0 or self.ema_decay <= 0:
+            return decay
+        batch = tf.cast(global_batch, tf.float32)
+        # decay^(steps) = 1/2  <=>  half-life in images = batch * ln(1/2) / ln(decay).
+        half_life = tf.minimum(batch * tf.math.log(0.5) / tf.math.log(decay),
+                               self.ema_rampup * tf.cast(images_seen, tf.float32))
+        return tf.minimum(decay, tf.pow(0.5, batch / tf.maximum(half_life, 1e-8)))
+
+    def _update_ema(self, decay):
         """ema <- decay * ema + (1 - decay) * weights, on every replica's copy."""
-        decay = self.ema_decay
         pairs = [
             (e.value, w.value)
             for e, w in zip(self.ema_generator.weights, self.generator.weights)
             if w.trainable
         ]
 
-        def update_all(strategy, pairs):
+        def update_all(strategy, pairs, decay):
             for ema, w in pairs:
-                strategy.extended.update(ema, lambda e, v: e.assign(decay * e + (1.0 - decay) * v), args=(w,))
+                strategy.extended.update(
+                    ema, lambda e, v, d: e.assign(d * e + (1.0 - d) * v), args=(w, decay))
 
         ctx = tf.distribute.get_replica_context()
         if ctx is None:  # already in cross-replica context
-            update_all(tf.distribute.get_strategy(), pairs)
+            update_all(tf.distribute.get_strategy(), pairs, decay)
         else:
-            ctx.merge_call(update_all, args=(pairs,))
+            ctx.merge_call(update_all, args=(pairs, decay))
 
     def _discriminator_step(self, real, genre, fake_genre, global_batch):
         """One critic update; returns per-sample ``[N]`` terms for the trackers."""
@@ -369,7 +388,7 @@ class GANSynthGAN(keras.Model):
 
         terms = self._discriminator_step(real, genre, fake_genre, global_batch)
         terms.update(self._generator_step(fake_genre, global_batch))
-        self._update_ema()
+        self._update_ema(self.ema_decay_at(self.images_seen.value + tf.cast(global_batch, tf.int64), global_batch))
         self.step_counter.assign_add(1)
         self.images_seen.assign_add(tf.cast(global_batch, tf.int64))
 

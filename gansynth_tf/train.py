@@ -116,6 +116,9 @@ flags.DEFINE_float("mode_seeking_weight", 1.0, "Weight of the MSGAN mode-seeking
                    "1 / (mean|G(z1,c)-G(z2,c)| / mean|z1-z2| + 1e-5); 0 turns it off.")
 flags.DEFINE_float("ema_decay", 0.999, "Decay of the generator weights' moving average "
                    "(what sampling and export use).")
+flags.DEFINE_float("ema_rampup", 0.05, "Cap the moving average's half-life at this fraction "
+                   "of the images seen so far (StyleGAN2's ramp-up), so that short runs do "
+                   "not sample a stale average; 0 = plain --ema_decay.", lower_bound=0.0)
 flags.DEFINE_integer("stable_images", 800_000, "Images per stable phase (GANSynth: 800k).")
 flags.DEFINE_integer("transition_images", 800_000, "Images per fade-in phase (GANSynth: "
                      "800k).")
@@ -375,7 +378,8 @@ def train():
         gan.compile(d_optimizer=d_opt, g_optimizer=g_opt, gp_weight=FLAGS.gp_weight,
                     drift_weight=FLAGS.drift_weight, ac_weight=FLAGS.ac_weight,
                     mode_seeking_weight=FLAGS.mode_seeking_weight,
-                    ema_decay=FLAGS.ema_decay, jit_compile=FLAGS.jit_compile)
+                    ema_decay=FLAGS.ema_decay, ema_rampup=FLAGS.ema_rampup,
+                    jit_compile=FLAGS.jit_compile)
     checkpoint = make_checkpoint(gan)
     manager = tf.train.CheckpointManager(checkpoint, rundir.checkpoint_dir(train_dir),
                                          max_to_keep=FLAGS.keep_checkpoints)

@@ -198,7 +198,7 @@ def test_training_gives_finite_losses_and_learns_genres():
 
 
 def test_ema_generator_follows_formula_and_generate_uses_it():
-    gan = make_gan(seed=3, ema_decay=0.75, mode_seeking_weight=0.0)
+    gan = make_gan(seed=3, ema_decay=0.75, ema_rampup=0, mode_seeking_weight=0.0)
     x, y = genre_band_data(8, seed=3)
     init = [w.numpy() for w in gan.generator.trainable_weights]
     for e, w in zip(gan.ema_generator.weights, gan.generator.weights):
@@ -277,6 +277,25 @@ def test_set_stage_replaces_the_train_function():
     assert float(gan.generator.alpha.numpy()) == 0.5 == float(gan.ema_generator.alpha.numpy())
     gan.fit(dataset(x, y, 8), steps_per_epoch=1, verbose=0)
     assert gan.generate([0], seed=0).shape == (1, 4, 16, 2)
+
+
+def test_ema_rampup_caps_half_life_at_a_fraction_of_images_seen():
+    gan = make_gan(seed=3, ema_decay=0.999, ema_rampup=0.05, mode_seeking_weight=0.0)
+    # Plain 0.999 at batch 16: half-life 16 * ln(.5) / ln(.999) = 11,085 images.
+    plain = 16 * np.log(0.5) / np.log(0.999)
+    for images, expect_half_life in [(1_000, 50.0), (100_000, 5_000.0), (10**7, plain)]:
+        decay = float(gan.ema_decay_at(images, 16))
+        np.testing.assert_allclose(16 * np.log(0.5) / np.log(decay), expect_half_life, rtol=1e-3)
+    assert float(gan.ema_decay_at(10**7, 16)) == pytest.approx(0.999, abs=1e-7)
+    gan.compile(ema_decay=0.9, ema_rampup=0)
+    assert float(gan.ema_decay_at(10, 16)) == pytest.approx(0.9)
+    # One step from the start: the ramp makes the average follow the weights almost exactly.
+    ramped = make_gan(seed=3, ema_decay=0.999, ema_rampup=0.05, mode_seeking_weight=0.0)
+    x, y = genre_band_data(8, seed=3)
+    ramped.fit(dataset(x, y, 8), steps_per_epoch=1, verbose=0)
+    for e, w in zip(ramped.ema_generator.weights, ramped.generator.weights):
+        if w.trainable:
+            np.testing.assert_allclose(e.numpy(), w.numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_save_weights_restores_counters_alpha_and_ema(tmp_path):
