@@ -16,6 +16,19 @@ def stft(waves, frame_length, frame_step, fft_length=None):
                           pad_end=False)
 
 
+def _inverse_window_sum(num_frames, frame_length, frame_step):
+    """`[samples]`: 1 / (sum of squared Hann windows covering each sample), 1 where none."""
+    window = tf.signal.hann_window(frame_length, periodic=True)
+    wss = tf.signal.overlap_and_add(
+        tf.tile(tf.square(window)[None, :], [num_frames, 1]), frame_step)
+    return tf.where(wss > _TINY, 1.0 / tf.maximum(wss, _TINY), tf.ones_like(wss))
+
+
+def _istft_with(stfts, window, inverse_wss, frame_length, frame_step, fft_length):
+    frames = tf.signal.irfft(stfts, [fft_length])[..., :frame_length] * window
+    return tf.signal.overlap_and_add(frames, frame_step) * inverse_wss
+
+
 def istft(stfts, frame_length, frame_step, fft_length=None):
     """Least-squares inverse of `stft` (Griffin & Lim 1984).
 
@@ -25,16 +38,46 @@ def istft(stfts, frame_length, frame_step, fft_length=None):
     """
     fft_length = fft_length or frame_length
     window = tf.signal.hann_window(frame_length, periodic=True)
-    frames = tf.signal.irfft(stfts, [fft_length])[..., :frame_length] * window
-    waves = tf.signal.overlap_and_add(frames, frame_step)
-    num_frames = tf.shape(stfts)[-2]
-    wss = tf.signal.overlap_and_add(
-        tf.tile(tf.square(window)[None, :], [num_frames, 1]), frame_step)
-    return waves / tf.where(wss > _TINY, wss, tf.ones_like(wss))
+    inverse_wss = _inverse_window_sum(tf.shape(stfts)[-2], frame_length, frame_step)
+    return _istft_with(stfts, window, inverse_wss, frame_length, frame_step, fft_length)
 
 
-def _unit(z):
-    return z / tf.cast(tf.abs(z) + _TINY, z.dtype)
+def _griffin_lim_loop(magnitudes, cos0, sin0, frame_length, frame_step, fft_length,
+                      iterations, momentum):
+    """The iterations on real tensors: `[b, frames, bins]` magnitudes and phase cos/sin.
+
+    Why real arithmetic: the unit-phase step z / |z| on complex64 is several element-wise
+    passes with complex casts; on (re, im) pairs it is a few fused real ones. The window
+    and the window-sum normaliser are computed once, not per iteration.
+    """
+    window = tf.signal.hann_window(frame_length, periodic=True)
+    inverse_wss = _inverse_window_sum(tf.shape(magnitudes)[-2], frame_length, frame_step)
+    accel = momentum / (1.0 + momentum)
+
+    def rebuild(re, im):
+        waves = _istft_with(tf.complex(magnitudes * re, magnitudes * im), window, inverse_wss,
+                            frame_length, frame_step, fft_length)
+        return waves, stft(waves, frame_length, frame_step, fft_length)
+
+    def body(i, re, im, prev_re, prev_im):
+        _, rebuilt = rebuild(re, im)
+        r_re, r_im = tf.math.real(rebuilt), tf.math.imag(rebuilt)
+        d_re, d_im = r_re - accel * prev_re, r_im - accel * prev_im
+        # Unit phase d / (|d| + tiny): a zero d (silent bin) stays zero.
+        inv = 1.0 / (tf.sqrt(d_re * d_re + d_im * d_im) + _TINY)
+        return i + 1, d_re * inv, d_im * inv, r_re, r_im
+
+    zeros = tf.zeros_like(magnitudes)
+    _, re, im, _, _ = tf.while_loop(lambda i, *_: i < iterations, body,
+                                    (tf.constant(0), cos0, sin0, zeros, zeros))
+    return rebuild(re, im)[0]
+
+
+# Eager calls (generate, evaluate, benchmarks) run the loop as one XLA cluster: on CPU it
+# fuses the element-wise work between the FFTs (measured ~1.5x at batch 1). Calls inside
+# a graph (SavedModel signatures, tf.data) keep the plain ops, so exported models do not
+# depend on XLA being available where they are served.
+_griffin_lim_xla = tf.function(_griffin_lim_loop, jit_compile=True, reduce_retracing=True)
 
 
 def griffin_lim(magnitudes, frame_length, frame_step, fft_length=None, iterations=32,
@@ -59,22 +102,14 @@ def griffin_lim(magnitudes, frame_length, frame_step, fft_length=None, iteration
                          f"{fft_length} needs {fft_length // 2 + 1}")
     if iterations < 0:
         raise ValueError(f"iterations must be >= 0, got {iterations}")
-    mag = tf.cast(magnitudes, tf.complex64)
     if initial_phase is None:
-        angles = tf.ones_like(mag)
+        cos0, sin0 = tf.ones_like(magnitudes), tf.zeros_like(magnitudes)
     else:
         phase = tf.convert_to_tensor(initial_phase, tf.float32)
-        angles = tf.complex(tf.cos(phase), tf.sin(phase))
-    accel = tf.cast(momentum / (1.0 + momentum), tf.complex64)
-
-    def body(i, angles, previous):
-        rebuilt = stft(istft(mag * angles, frame_length, frame_step, fft_length),
-                       frame_length, frame_step, fft_length)
-        return i + 1, _unit(rebuilt - accel * previous), rebuilt
-
-    _, angles, _ = tf.while_loop(lambda i, *_: i < iterations, body,
-                                 (0, angles, tf.zeros_like(mag)))
-    return istft(mag * angles, frame_length, frame_step, fft_length)
+        cos0, sin0 = tf.cos(phase), tf.sin(phase)
+    loop = _griffin_lim_xla if tf.executing_eagerly() else _griffin_lim_loop
+    return loop(magnitudes, cos0, sin0, int(frame_length), int(frame_step), int(fft_length),
+                int(iterations), float(momentum))
 
 
 def spectral_convergence(target_magnitudes, waves, frame_length, frame_step, fft_length=None):
