@@ -348,3 +348,17 @@ def test_genre_map_roundtrip_and_flags(tmp_path):
     cfg = datasets.config_from_flags(fv, seed=5)
     assert (cfg.dataset, cfg.audio_length, cfg.balanced, cfg.seed) == ("folder", 1234, True, 5)
     assert cfg.sample_rate == 16000
+
+
+def test_cut_windows_are_the_slices_at_their_offsets():
+    wave = np.random.default_rng(0).normal(size=1000).astype(np.float32)
+    offsets = np.array([0, 17, 900, 433], np.int32)
+    out = datasets._cut_windows(tf.constant(wave), 100, 4, tf.constant(offsets)).numpy()
+    assert out.shape == (4, 100)
+    for row, o in zip(out, offsets):
+        np.testing.assert_array_equal(row, wave[o:o + 100])
+    # A wave no longer than a window: k centre-padded copies (crop_or_pad).
+    short = datasets._cut_windows(tf.constant(wave[:60]), 100, 2, tf.constant([0, 0])).numpy()
+    np.testing.assert_array_equal(short[0], short[1])
+    np.testing.assert_array_equal(short[0, 20:80], wave[:60])
+    assert not short[0, :20].any() and not short[0, 80:].any()
