@@ -104,11 +104,29 @@ def mel_to_linear_matrix(l2mel):
 # ----------------------------------------------------------------------------- phase helpers
 
 
+def _axis_slice(x, start, stop, axis):
+    """`x[..., start:stop, ...]` on `axis` (a strided slice; needs a known rank)."""
+    index = [slice(None)] * x.shape.rank
+    index[axis] = slice(start, stop)
+    return x[tuple(index)]
+
+
 def time_diff(x, axis=-2):
     """Forward difference along `axis`; the result is one shorter on that axis."""
-    n = tf.shape(x)[axis]
-    return (tf.gather(x, tf.range(1, n), axis=axis)
-            - tf.gather(x, tf.range(0, n - 1), axis=axis))
+    x = tf.convert_to_tensor(x)
+    if x.shape.rank is None:
+        n = tf.shape(x)[axis]
+        return (tf.gather(x, tf.range(1, n), axis=axis)
+                - tf.gather(x, tf.range(0, n - 1), axis=axis))
+    # Slices, not gathers over index ranges: several times cheaper on CPU.
+    return _axis_slice(x, 1, None, axis) - _axis_slice(x, None, -1, axis)
+
+
+def _first(x, axis):
+    """The first entry along `axis`, keeping the axis (length 1)."""
+    if x.shape.rank is None:
+        return tf.gather(x, [0], axis=axis)
+    return _axis_slice(x, 0, 1, axis)
 
 
 def unwrap(phase, axis=-2):
@@ -116,11 +134,12 @@ def unwrap(phase, axis=-2):
 
     Steps of exactly +-pi keep their sign, as in `numpy.unwrap`.
     """
+    phase = tf.convert_to_tensor(phase)
     step = time_diff(phase, axis)
     wrapped = tf.math.floormod(step + np.pi, 2.0 * np.pi) - np.pi
     wrapped = tf.where((wrapped == -np.pi) & (step > 0), np.pi * tf.ones_like(step), wrapped)
     correction = tf.cumsum(wrapped - step, axis=axis)
-    first = tf.zeros_like(tf.gather(phase, [0], axis=axis))
+    first = tf.zeros_like(_first(phase, axis))
     return phase + tf.concat([first, correction], axis=axis)
 
 
@@ -131,8 +150,32 @@ def instantaneous_frequency(phase, axis=-2):
     difference of the unwrapped phase / pi, so `cumsum(IF * pi)` gives the phase back.
     """
     unwrapped = unwrap(phase, axis)
-    first = tf.gather(unwrapped, [0], axis=axis)
+    first = _first(unwrapped, axis)
     return tf.concat([first, time_diff(unwrapped, axis)], axis=axis) / np.pi
+
+
+def stack_channels(tensors):
+    """`tf.stack(tensors, axis=-1)` for same-shape tensors, ~3x faster on CPU.
+
+    TF's CPU stack along the innermost axis copies element by element; stacking on a new
+    leading axis and transposing the flat `[k, n]` block is one contiguous copy plus an
+    optimised 2-D transpose (about a third of this module's feature time was the stack).
+    Only XLA-compatible ops, and differentiable.
+    """
+    tensors = [tf.convert_to_tensor(t) for t in tensors]
+    k = len(tensors)
+    flat = tf.reshape(tf.stack(tensors, axis=0), [k, -1])
+    shape = tf.concat([tf.shape(tensors[0]), [k]], axis=0)
+    out = tf.reshape(tf.transpose(flat), shape)
+    out.set_shape(tensors[0].shape.concatenate([k]))
+    return out
+
+
+def magnitude(z):
+    """|z| of complex64 as sqrt(re^2 + im^2): ~1.6x faster than tf.abs's hypot on CPU, and
+    equal to within an ulp for STFT values (far from float32 overflow)."""
+    re, im = tf.math.real(z), tf.math.imag(z)
+    return tf.sqrt(re * re + im * im)
 
 
 def _angle(z):
@@ -296,10 +339,10 @@ class SpecgramsHelper:
     # ---- linear specgrams
     def stfts_to_specgrams(self, stfts):
         stfts = self._check(stfts, "stfts", 4, last=1, dtype=tf.complex64)[..., 0]
-        logmag = tf.math.log(tf.abs(stfts) + LOG_EPSILON)
+        logmag = tf.math.log(magnitude(stfts) + LOG_EPSILON)
         phase = _angle(stfts)
         p = instantaneous_frequency(phase) if self.ifreq else phase / np.pi
-        return tf.stack([logmag, p], axis=-1)
+        return stack_channels([logmag, p])
 
     def specgrams_to_stfts(self, specgrams):
         specgrams = self._check_specgrams(specgrams, "specgrams")
@@ -331,7 +374,7 @@ class SpecgramsHelper:
         phase = tf.cumsum(specgrams[..., 1] * np.pi, axis=-2)
         log_mel_power = tf.math.log(tf.tensordot(power, l2mel, 1) + LOG_EPSILON)
         mel_if = instantaneous_frequency(tf.tensordot(phase, l2mel, 1))
-        return tf.stack([log_mel_power, mel_if], axis=-1)
+        return stack_channels([log_mel_power, mel_if])
 
     def melspecgrams_to_specgrams(self, melspecgrams):
         """Mel -> linear specgrams with GANSynth's approximate inverse matrix."""
@@ -343,7 +386,7 @@ class SpecgramsHelper:
         logmag = 0.5 * tf.math.log(power + LOG_EPSILON)
         mel_phase = tf.cumsum(melspecgrams[..., 1] * np.pi, axis=-2)
         lin_if = instantaneous_frequency(tf.tensordot(mel_phase, mel2l, 1))
-        return tf.stack([logmag, lin_if], axis=-1)
+        return stack_channels([logmag, lin_if])
 
     def waves_to_melspecgrams(self, waves):
         return self.specgrams_to_melspecgrams(self.waves_to_specgrams(waves))

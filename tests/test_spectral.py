@@ -261,3 +261,27 @@ def test_bad_input_errors_are_clear():
         h.specgrams_to_waves(tf.zeros([1, 16, 256, 2]))
     with pytest.raises(ValueError, match="rank 4"):
         h.melspecgrams_to_waves(tf.zeros([32, 256, 2]))
+
+
+def test_stack_channels_equals_tf_stack_and_keeps_gradients():
+    rng = np.random.default_rng(0)
+    a, b = (tf.constant(rng.normal(size=(2, 5, 7)).astype(np.float32)) for _ in range(2))
+    out = spectral.stack_channels([a, b])
+    assert out.shape == (2, 5, 7, 2)
+    np.testing.assert_array_equal(out.numpy(), tf.stack([a, b], -1).numpy())
+    # Unknown static shapes (inside a tf.function) keep what is known.
+    f = tf.function(spectral.stack_channels,
+                    input_signature=[[tf.TensorSpec([None, 5, None], tf.float32)] * 3])
+    got = f([a, b, a])
+    np.testing.assert_array_equal(got.numpy(), tf.stack([a, b, a], -1).numpy())
+    assert f.get_concrete_function().structured_outputs.shape.as_list() == [None, 5, None, 3]
+    with tf.GradientTape() as tape:
+        tape.watch(a)
+        y = tf.reduce_sum(spectral.stack_channels([a, b]) * [2.0, 3.0])
+    np.testing.assert_allclose(tape.gradient(y, a).numpy(), 2.0)
+
+
+def test_magnitude_matches_abs():
+    z = tf.complex(*(tf.constant(np.random.default_rng(1).normal(size=(3, 64)).astype(np.float32)
+                                * 100) for _ in range(2)))
+    np.testing.assert_allclose(spectral.magnitude(z).numpy(), tf.abs(z).numpy(), rtol=1e-6)
