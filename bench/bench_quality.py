@@ -122,7 +122,9 @@ def plot(runs, path):
     ax1.set_title("genre accuracy of generated clips (-- target)")
     ax2.set_title("intra-genre diversity L1, generated / real (-- target)")
     ax1.set_ylim(0, 1.25)
-    ax2.set_ylim(0, 1.35)
+    ratios = [r["metrics"]["per_genre"][g]["diversity_l1_ratio"] or 0.0 for r in runs
+              for g in genres]
+    ax2.set_ylim(0, max(1.35, 1.2 * max(ratios)))  # headroom for the legend
     for ax in (ax1, ax2):
         ax.set_xticks(x)
         ax.set_xticklabels(genres, rotation=30, ha="right", fontsize=8)
