@@ -32,6 +32,7 @@ import tempfile
 import tensorflow as tf
 from absl import flags
 
+from gansynth_tf import griffin_lim
 from gansynth_tf import representation as representation_lib
 from gansynth_tf import rundir
 
@@ -194,7 +195,9 @@ def export_saved_model(train_dir, export_dir=None, phase="if", griffin_lim_itera
         module.genres_asset = tf.saved_model.Asset(os.path.join(asset_src, GENRES_ASSET))
         module.model_asset = tf.saved_model.Asset(os.path.join(asset_src, MODEL_ASSET))
         saved = os.path.join(staging, "saved_model")
-        tf.saved_model.save(module, saved, signatures=module.signatures())
+        # Plain ops in the graph: the export must run where it is served, XLA or not.
+        with griffin_lim.plain_ops():
+            tf.saved_model.save(module, saved, signatures=module.signatures())
         if os.path.exists(export_dir):
             shutil.rmtree(export_dir)
         os.replace(saved, export_dir)

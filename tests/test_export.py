@@ -160,6 +160,10 @@ def test_griffin_lim_export_and_replacing_an_export(exported, tmp_path):
     assert audio.shape == (1, helpers_rundir.AUDIO_LENGTH)
     assert np.isfinite(audio.numpy()).all()
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".export-")]
+    # Griffin-Lim runs under XLA in this process, but the export holds plain ops only.
+    with open(os.path.join(target, "saved_model.pb"), "rb") as f:
+        graph = f.read()
+    assert b"_XlaMustCompile" not in graph
 
 
 def test_refuses_to_overwrite_a_folder_that_is_not_a_saved_model(exported, tmp_path):
