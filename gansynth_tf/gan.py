@@ -1,12 +1,23 @@
 """The GANSynth training model: WGAN-GP + AC-GAN + mode seeking, with an EMA generator.
 
 Losses (per sample, averaged over the GLOBAL batch so that gradients summed across
-replicas by the optimizer equal the single-device gradients):
+replicas by the optimizer equal the single-device gradients). ``loss='wgan_gp'``
+(GANSynth's, the default):
 
   D: D(fake) - D(real) + gp_weight * (||grad D(x_hat)|| - 1)^2
      + drift_weight * D(real)^2 + ac_weight * CE(genre, D_cls(real))
   G: -D(fake) + ac_weight * CE(genre_fake, D_cls(fake))
      + mode_seeking_weight * 1 / (ms + 1e-5)           (MSGAN, Mao et al. 2019)
+
+``loss='nonsaturating'`` (StyleGAN's logistic loss with the R1 penalty, Mescheder et al.
+2018), same genre and mode-seeking terms:
+
+  D: softplus(D(fake)) + softplus(-D(real)) + r1_gamma / 2 * ||grad D(real)||^2 + ac...
+  G: softplus(-D(fake)) + ac... + ms...
+
+Either penalty can be computed on a fraction of each batch (``penalty_fraction``),
+weighted up so that its expectation is unchanged: the double back-propagation is the
+most expensive part of a step (cf. StyleGAN2's lazy regularisation).
 
 Fakes use the genres of the real batch. With mode seeking on, fakes come in adjacent
 pairs (2k, 2k+1) that share a genre and differ in z; the pairing is per replica slice,
@@ -26,6 +37,8 @@ Usage::
     gan.fit(ds_of_(full_res_specgrams, genre_one_hot), callbacks=[ProgressiveCallback(schedule)])
     specs = gan.generate(genre_ids, seed=0)           # EMA generator, current stage
 """
+import math
+
 import keras
 import tensorflow as tf
 
@@ -33,6 +46,7 @@ from gansynth_tf.networks import Discriminator, Generator
 from gansynth_tf.progressive import blend_real
 
 MS_EPSILON = 1e-5
+LOSSES = ("wgan_gp", "nonsaturating")
 
 
 # ----------------------------------------------------------------------------- loss maths
@@ -63,6 +77,30 @@ def gradient_penalty(critic_fn, real, fake, eps, loss_scale=1.0):
     # The tiny constant keeps the sqrt differentiable when a gradient is exactly zero.
     norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=list(range(1, len(real.shape)))) + 1e-12)
     return tf.square(norms - 1.0)
+
+
+def r1_penalty(critic_fn, real, loss_scale=1.0):
+    """Per-sample R1 penalty ``||grad_x critic(real)||_2^2`` (Mescheder et al. 2018).
+
+    Args:
+      critic_fn: maps ``[N, ...]`` inputs to scores ``[N]`` or ``[N, 1]``.
+      real: ``[N, ...]`` real samples.
+      loss_scale: as in :func:`gradient_penalty`.
+
+    Returns:
+      ``[N]`` float32 squared gradient norms.
+    """
+    real = tf.cast(real, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        total = tf.reduce_sum(tf.cast(critic_fn(real), tf.float32)) * loss_scale
+    grads = tape.gradient(total, real) / loss_scale
+    return tf.reduce_sum(tf.square(grads), axis=list(range(1, len(real.shape))))
+
+
+def penalty_count(batch, fraction):
+    """Samples of a ``batch`` the penalty runs on: ``ceil(batch * fraction)``, at least 1."""
+    return max(1, min(int(batch), int(math.ceil(int(batch) * float(fraction) - 1e-9))))
 
 
 def mode_seeking_ratio(fake1, fake2, z1, z2):
@@ -111,7 +149,7 @@ def make_optimizers(learning_rate=8e-4, beta_1=0.0, beta_2=0.99, epsilon=1e-8):
 # ----------------------------------------------------------------------------- model
 
 _TRACKED = (
-    "d_loss", "g_loss", "wasserstein", "gp", "drift", "ac_real", "ac_fake",
+    "d_loss", "g_loss", "wasserstein", "gp", "drift", "r1", "ac_real", "ac_fake",
     "acc_real", "acc_fake", "d_real", "d_fake", "ms_term", "ms_ratio",
 )  # fmt: skip
 
@@ -169,6 +207,7 @@ class GANSynthGAN(keras.Model):
         )  # fmt: skip
         self.trackers = {name: keras.metrics.Mean(name=name) for name in _TRACKED}
         self.gp_weight, self.drift_weight, self.ac_weight = 10.0, 0.001, 10.0  # set again by compile
+        self.loss_kind, self.r1_gamma, self.penalty_fraction = "wgan_gp", 1.0, 1.0
         self.mode_seeking_weight, self.ema_decay, self.ema_rampup = 1.0, 0.999, 0.05
         self.set_stage(generator.stage, float(generator.alpha.numpy()))
         self.built = True
@@ -185,9 +224,18 @@ class GANSynthGAN(keras.Model):
         mode_seeking_weight=1.0,
         ema_decay=0.999,
         ema_rampup=0.05,
+        loss="wgan_gp",
+        r1_gamma=1.0,
+        penalty_fraction=1.0,
         **kwargs,
     ):
         """Set optimizers and loss weights; ``mode_seeking_weight=0`` skips the MSGAN term.
+
+        ``loss`` is ``'wgan_gp'`` (uses ``gp_weight``, ``drift_weight``) or
+        ``'nonsaturating'`` (uses ``r1_gamma``); see the module docstring.
+        ``penalty_fraction`` in (0, 1]: the gradient penalty (GP or R1) runs on the first
+        ``ceil(fraction * per-replica batch)`` samples and is weighted up by the inverse
+        fraction.
 
         The EMA's half-life in images is that of ``ema_decay`` per step, but at most
         ``ema_rampup`` times the images seen so far (StyleGAN2's ramp-up; ``None`` or 0 =
@@ -199,6 +247,10 @@ class GANSynthGAN(keras.Model):
         are wrapped in ``keras.optimizers.LossScaleOptimizer``. Other keyword arguments
         (``run_eagerly``, ``jit_compile``, ``steps_per_execution``) go to ``Model.compile``.
         """
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        if not 0.0 < float(penalty_fraction) <= 1.0:
+            raise ValueError(f"penalty_fraction must be in (0, 1], got {penalty_fraction}")
         super().compile(optimizer=None, **kwargs)
         if d_optimizer is None or g_optimizer is None:
             default_d, default_g = make_optimizers()
@@ -222,11 +274,16 @@ class GANSynthGAN(keras.Model):
         self.mode_seeking_weight = float(mode_seeking_weight)
         self.ema_decay = float(ema_decay)
         self.ema_rampup = float(ema_rampup or 0.0)
+        self.loss_kind = loss
+        self.r1_gamma = float(r1_gamma)
+        self.penalty_fraction = float(penalty_fraction)
 
     @property
     def metrics(self):
-        names = [n for n in _TRACKED if self.mode_seeking_weight > 0 or not n.startswith("ms_")]
-        return [self.trackers[n] for n in names]
+        skip = {"r1"} if self.loss_kind == "wgan_gp" else {"gp", "drift"}
+        if self.mode_seeking_weight <= 0:
+            skip |= {"ms_term", "ms_ratio"}
+        return [self.trackers[n] for n in _TRACKED if n not in skip]
 
     def set_stage(self, stage, alpha=None):
         """Switch all three networks to ``stage`` (new shapes: the train function is rebuilt)."""
@@ -336,22 +393,41 @@ class GANSynthGAN(keras.Model):
         z = self._replica_noise(0, batch, [self.latent_dim])
         eps = self._replica_noise(1, batch, [], uniform=True)
         fake = self.generator([z, fake_genre])
+        # The penalty's samples: a static prefix of the batch, weighted up to the batch.
+        if real.shape[0] is not None:
+            k = penalty_count(real.shape[0], self.penalty_fraction)
+        else:
+            k = tf.maximum(1, tf.cast(tf.math.ceil(tf.cast(batch, tf.float32) * self.penalty_fraction - 1e-6), tf.int32))
+        upweight = tf.cast(batch, tf.float32) / tf.cast(k, tf.float32)
         with tf.GradientTape() as tape:
             d_real, logits_real = D([real, genre])
             d_fake = D([fake, fake_genre])[0][:, 0]
             d_real = d_real[:, 0]
             inner_scale = self.d_optimizer.scale_loss(1.0)  # float16-safe input gradients
-            gp = gradient_penalty(lambda x: D([x, genre])[0], real, fake, eps, loss_scale=inner_scale)
             ac_real = genre_cross_entropy(genre, logits_real)
-            drift = tf.square(d_real)
-            per_sample = d_fake - d_real + self.gp_weight * gp + self.drift_weight * drift + self.ac_weight * ac_real
-            d_loss = tf.reduce_sum(per_sample) / global_batch
+            penalty_genre = genre[:k]
+            critic = lambda x: D([x, penalty_genre])[0]  # noqa: E731
+            if self.loss_kind == "wgan_gp":
+                penalty = gradient_penalty(critic, real[:k], fake[:k], eps[:k], loss_scale=inner_scale)
+                drift = tf.square(d_real)
+                adversarial = d_fake - d_real + self.drift_weight * drift
+                penalty_weight = self.gp_weight
+                terms = {"gp": penalty, "drift": drift}
+            else:
+                penalty = r1_penalty(critic, real[:k], loss_scale=inner_scale)
+                adversarial = tf.nn.softplus(d_fake) + tf.nn.softplus(-d_real)
+                penalty_weight = 0.5 * self.r1_gamma
+                terms = {"r1": penalty}
+            per_sample = adversarial + self.ac_weight * ac_real
+            d_loss = (tf.reduce_sum(per_sample) + penalty_weight * upweight * tf.reduce_sum(penalty)) / global_batch
             # Loss scaling (mixed precision) must happen under the tape; a no-op otherwise.
             scaled = self.d_optimizer.scale_loss(d_loss)
         self._apply(self.d_optimizer, scaled, tape, D)
+        # d_loss per sample for the tracker: the penalty spread evenly over the batch.
+        mean_penalty = penalty_weight * tf.reduce_mean(penalty)
         return {
-            "d_loss": per_sample, "wasserstein": d_fake - d_real, "gp": gp, "drift": drift, "ac_real": ac_real,
-            "acc_real": genre_accuracy(genre, logits_real), "d_real": d_real, "d_fake": d_fake,
+            "d_loss": per_sample + mean_penalty, "wasserstein": d_fake - d_real, "ac_real": ac_real,
+            "acc_real": genre_accuracy(genre, logits_real), "d_real": d_real, "d_fake": d_fake, **terms,
         }  # fmt: skip
 
     def _generator_step(self, fake_genre, global_batch):
@@ -361,7 +437,8 @@ class GANSynthGAN(keras.Model):
             fake = self.generator([z, fake_genre])
             g_fake, logits_fake = self.discriminator([fake, fake_genre])
             ac_fake = genre_cross_entropy(fake_genre, logits_fake)
-            per_sample = -g_fake[:, 0] + self.ac_weight * ac_fake
+            adversarial = -g_fake[:, 0] if self.loss_kind == "wgan_gp" else tf.nn.softplus(-g_fake[:, 0])
+            per_sample = adversarial + self.ac_weight * ac_fake
             g_loss = tf.reduce_sum(per_sample) / global_batch
             terms = {"ac_fake": ac_fake, "acc_fake": genre_accuracy(fake_genre, logits_fake)}
             if self.mode_seeking_weight > 0:  # skipped entirely when off

@@ -108,6 +108,14 @@ flags.DEFINE_float("g_learning_rate", 8e-4, "Generator Adam learning rate (GANSy
 flags.DEFINE_float("d_learning_rate", 8e-4, "Discriminator Adam learning rate.")
 flags.DEFINE_float("adam_beta1", 0.0, "Adam beta1 (GANSynth: 0).")
 flags.DEFINE_float("adam_beta2", 0.99, "Adam beta2 (GANSynth: 0.99).")
+flags.DEFINE_enum("loss", "wgan_gp", ["wgan_gp", "nonsaturating"], "Adversarial loss: GANSynth's "
+                  "WGAN-GP (--gp_weight, --drift_weight) or the non-saturating logistic loss "
+                  "with the R1 penalty on reals (--r1_gamma).")
+flags.DEFINE_float("r1_gamma", 1.0, "R1 weight gamma (loss += gamma / 2 * ||grad D(real)||^2) "
+                   "with --loss=nonsaturating.", lower_bound=0.0)
+flags.DEFINE_float("penalty_fraction", 1.0, "Fraction of each batch the gradient penalty "
+                   "(GP or R1) is computed on, weighted up to the whole batch: the double "
+                   "backprop is the costliest part of a step.", lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_float("gp_weight", 10.0, "WGAN-GP gradient penalty weight.")
 flags.DEFINE_float("drift_weight", 0.001, "Weight of E[D(real)^2].")
 flags.DEFINE_float("ac_weight", 10.0, "Weight of the genre classifier cross-entropy "
@@ -198,6 +206,8 @@ def check_flags():
     if FLAGS.mode_seeking_weight > 0 and FLAGS.batch_size % 2:
         raise UsageError(f"--batch_size={FLAGS.batch_size} must be even when "
                          f"--mode_seeking_weight > 0 (fakes are paired)")
+    if FLAGS.penalty_fraction <= 0:
+        raise UsageError(f"--penalty_fraction={FLAGS.penalty_fraction} must be in (0, 1]")
     if FLAGS.dataset != "synthetic" and not FLAGS.data_dir:
         raise UsageError(f"--dataset={FLAGS.dataset} needs --data_dir (see data/README.md)")
     # Fail on a bad representation or model before reading any data.
@@ -379,7 +389,8 @@ def train():
                     drift_weight=FLAGS.drift_weight, ac_weight=FLAGS.ac_weight,
                     mode_seeking_weight=FLAGS.mode_seeking_weight,
                     ema_decay=FLAGS.ema_decay, ema_rampup=FLAGS.ema_rampup,
-                    jit_compile=FLAGS.jit_compile)
+                    loss=FLAGS.loss, r1_gamma=FLAGS.r1_gamma,
+                    penalty_fraction=FLAGS.penalty_fraction, jit_compile=FLAGS.jit_compile)
     checkpoint = make_checkpoint(gan)
     manager = tf.train.CheckpointManager(checkpoint, rundir.checkpoint_dir(train_dir),
                                          max_to_keep=FLAGS.keep_checkpoints)

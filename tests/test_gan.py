@@ -19,6 +19,8 @@ from gansynth_tf.gan import (
     make_optimizers,
     mode_seeking_ratio,
     mode_seeking_term,
+    penalty_count,
+    r1_penalty,
 )
 from gansynth_tf.networks import Discriminator, Generator, NetworkConfig
 from gansynth_tf.progressive import ProgressiveCallback, ProgressiveSchedule, blend_real, gansynth_schedule
@@ -88,6 +90,25 @@ def test_gradient_penalty_interpolates_per_sample():
     expected = (2 * np.linalg.norm(x_hat, axis=1) - 1) ** 2
     gp = gradient_penalty(lambda x: tf.reduce_sum(x**2, axis=1), real, fake, eps).numpy()
     np.testing.assert_allclose(gp, expected, rtol=1e-5)
+
+
+def test_r1_penalty_is_the_squared_input_gradient_norm_of_each_sample():
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=(3, 4, 2)).astype("float32")
+    real = rng.normal(size=(5, 3, 4, 2)).astype("float32")
+    linear = r1_penalty(lambda x: tf.reduce_sum(x * w, axis=[1, 2, 3]), real).numpy()
+    np.testing.assert_allclose(linear, np.full(5, np.sum(w**2)), rtol=1e-5)
+    # critic = sum(x^2): grad = 2x, penalty 4 ||x||^2 per sample; a loss scale cancels.
+    quadratic = r1_penalty(lambda x: tf.reduce_sum(x**2, axis=[1, 2, 3]), real, loss_scale=512.0).numpy()
+    np.testing.assert_allclose(quadratic, 4 * np.sum(real**2, axis=(1, 2, 3)), rtol=1e-5)
+
+
+def test_penalty_count_rounds_up_and_keeps_at_least_one_sample():
+    assert penalty_count(16, 1.0) == 16
+    assert penalty_count(16, 0.25) == 4
+    assert penalty_count(10, 0.25) == 3
+    assert penalty_count(4, 0.01) == 1
+    assert penalty_count(8, 0.5) == 4
 
 
 def test_mode_seeking_term_matches_hand_computation():
@@ -195,6 +216,60 @@ def test_training_gives_finite_losses_and_learns_genres():
     assert int(gan.images_seen.numpy()) == 30 * 16 and int(gan.step_counter.numpy()) == 30
     for w in gan.generator.trainable_weights + gan.discriminator.trainable_weights:
         assert np.all(np.isfinite(w.numpy())), w.path
+
+
+def test_nonsaturating_loss_with_r1_on_a_fraction_of_the_batch_learns_genres():
+    d_opt, g_opt = make_optimizers(learning_rate=5e-3)
+    gan = make_gan(seed=1, loss="nonsaturating", r1_gamma=1.0, penalty_fraction=0.25,
+                   d_optimizer=d_opt, g_optimizer=g_opt)
+    x, y = genre_band_data(256, seed=1)
+    x_test, y_test = genre_band_data(128, seed=2)
+
+    def genre_acc():
+        logits = gan.discriminator(x_test)[1]
+        return float(np.mean(np.argmax(logits, 1) == np.argmax(y_test, 1)))
+
+    before = genre_acc()
+    history = gan.fit(dataset(x, y, 16), steps_per_epoch=30, epochs=1, verbose=0).history
+    assert "r1" in history and "gp" not in history and "drift" not in history
+    assert all(np.isfinite(v[-1]) for v in history.values())
+    assert history["r1"][-1] >= 0
+    # The logistic D loss is softplus(D(fake)) + softplus(-D(real)) >= 0 plus positive terms.
+    assert history["d_loss"][-1] > 0
+    after = genre_acc()
+    assert after >= 0.9 and after > before + 0.3, (before, after)
+
+
+def test_penalty_on_half_a_batch_is_weighted_up_to_the_whole_batch():
+    # R1 depends only on (real, genre). In a batch whose second half repeats the first, the
+    # penalty on the first half, weighted by 2, equals the penalty on the whole batch; so one
+    # step with penalty_fraction=0.5 must give the same critic as one with 1.0.
+    x, y = genre_band_data(4, seed=7)
+    x, y = np.concatenate([x, x]), np.concatenate([y, y])
+
+    def one_step(fraction, xs):
+        gan = make_gan(seed=7, loss="nonsaturating", r1_gamma=10.0, penalty_fraction=fraction,
+                       mode_seeking_weight=0.0)
+        gan.fit(dataset(xs, y, 8), steps_per_epoch=1, verbose=0)
+        return [w.numpy() for w in gan.discriminator.trainable_weights]
+
+    full, half = one_step(1.0, x), one_step(0.5, x)
+    for a, b in zip(full, half):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    # The same comparison on a batch without the repetition does see the subsampling.
+    x2 = x.copy()
+    x2[4:] = genre_band_data(4, seed=8)[0]
+    differ = [not np.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(one_step(1.0, x2), one_step(0.5, x2))]
+    assert any(differ)
+
+
+def test_compile_rejects_unknown_loss_and_bad_penalty_fraction():
+    gan = build_gan(TINY, seed=0)
+    with pytest.raises(ValueError, match="loss"):
+        gan.compile(loss="hinge")
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="penalty_fraction"):
+            gan.compile(penalty_fraction=bad)
 
 
 def test_ema_generator_follows_formula_and_generate_uses_it():
