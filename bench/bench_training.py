@@ -1,4 +1,5 @@
-"""Training throughput (images/s) per stage, with and without XLA and the mode-seeking term.
+"""Training throughput (images/s) per stage, with and without XLA and the mode-seeking term,
+and per adversarial loss / gradient-penalty fraction.
 
 Each case builds a fresh `gan.build_gan`, compiles it (GANSynth Adam, `jit_compile` on or off,
 `mode_seeking_weight` 0 or 1), sets the stage (alpha 1) and runs `fit` on one random batch of
@@ -10,6 +11,10 @@ one more untimed step each once all exist), then timed in interleaved rounds (ro
 them alike. Every step is timed by a callback (which reads a loss value, so it waits for the
 step also on a GPU); images/s = batch / median step; the min step is shown as well, since on
 a shared machine it is the least disturbed figure.
+
+Loss variants (`--loss_variants`, quickstart only, XLA off, mode seeking 1): `LOSS:FRACTION`
+pairs for `compile(loss=..., penalty_fraction=...)`, e.g. `wgan_gp:0.25` (the gradient
+penalty on a quarter of each batch) or `nonsaturating:0.25` (logistic loss, R1 on a quarter).
 
 Sizes: quickstart (`networks.quickstart_config(6)`, batch 16, stages 0 and 3 by default) and
 hi-res (`networks.hires_config(10)`, batch 8, last stage 128x1024; ~tens of s per step on
@@ -47,6 +52,8 @@ flags.DEFINE_integer("qs_rounds", 5, "Interleaved timing rounds per quickstart s
 flags.DEFINE_integer("qs_steps_per_round", 3, "Timed quickstart steps per case and round.")
 flags.DEFINE_list("xla", ["false", "true"], "jit_compile settings for the quickstart cases.")
 flags.DEFINE_list("mode_seeking", ["0", "1"], "mode_seeking_weight values (quickstart).")
+flags.DEFINE_list("loss_variants", ["wgan_gp:0.25", "nonsaturating:0.25"], "Extra quickstart "
+                  "cases LOSS:PENALTY_FRACTION (XLA off, mode seeking 1); empty for none.")
 flags.DEFINE_bool("hires", True, "Also time the hi-res last stage (slow on CPU).")
 flags.DEFINE_integer("hires_batch", 8, "Hi-res batch size.")
 flags.DEFINE_integer("hires_warmup_steps", 1, "Untimed hi-res steps (the first traces).")
@@ -75,10 +82,11 @@ class _StepTimer(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self._t0)
 
 
-def _build(cfg, stage, batch, xla, ms_weight, seed):
+def _build(cfg, stage, batch, xla, ms_weight, seed, loss="wgan_gp", penalty_fraction=1.0):
     keras.utils.set_random_seed(seed)
     gan = build_gan(cfg, seed=seed)
-    gan.compile(mode_seeking_weight=float(ms_weight), jit_compile=bool(xla))
+    gan.compile(mode_seeking_weight=float(ms_weight), jit_compile=bool(xla), loss=loss,
+                penalty_fraction=float(penalty_fraction))
     gan.set_stage(stage, alpha=1.0)
     t, f = cfg.final_resolution
     rng = np.random.default_rng(seed)
@@ -88,7 +96,7 @@ def _build(cfg, stage, batch, xla, ms_weight, seed):
 
 
 def run_group(size, cfg, stage, batch, settings, warmup_steps, rounds, steps_per_round, seed):
-    """Times every (xla, ms_weight) in `settings` at one size and stage.
+    """Times every (xla, ms_weight[, loss, penalty_fraction]) in `settings` at one stage.
 
     All models are built and warmed up first; then `rounds` rounds each run
     `steps_per_round` timed steps of every model in turn, so a changing background load
@@ -96,12 +104,16 @@ def run_group(size, cfg, stage, batch, settings, warmup_steps, rounds, steps_per
     """
     keras.backend.clear_session()
     models, out = [], []
-    for xla, ms in settings:
+    for setting in settings:
+        xla, ms = setting[:2]
+        loss, fraction = setting[2:] if len(setting) > 2 else ("wgan_gp", 1.0)
         entry = {"size": size, "stage": stage, "resolution": list(cfg.resolutions[stage]),
-                 "batch": batch, "xla": bool(xla), "mode_seeking_weight": float(ms)}
-        print(f"  building + warming up {size} stage {stage} xla={xla} ms={ms:g}", flush=True)
+                 "batch": batch, "xla": bool(xla), "mode_seeking_weight": float(ms),
+                 "loss": loss, "penalty_fraction": float(fraction)}
+        print(f"  building + warming up {size} stage {stage} xla={xla} ms={ms:g} "
+              f"{_loss_label(entry)}", flush=True)
         try:
-            gan, ds = _build(cfg, stage, batch, xla, ms, seed)
+            gan, ds = _build(cfg, stage, batch, xla, ms, seed, loss, fraction)
             t0 = time.perf_counter()
             gan.fit(ds, steps_per_epoch=warmup_steps, epochs=1, verbose=0,
                     shuffle=False)
@@ -130,9 +142,21 @@ def run_group(size, cfg, stage, batch, settings, warmup_steps, rounds, steps_per
         entry.update(steps=len(entry["step_times_s"]), median_step_s=med,
                      min_step_s=float(np.min(entry["step_times_s"])), images_per_s=batch / med,
                      images_per_s_best=batch / float(np.min(entry["step_times_s"])))
-        print(f"  xla={entry['xla']} ms={entry['mode_seeking_weight']:g}: "
+        print(f"  xla={entry['xla']} ms={entry['mode_seeking_weight']:g} {_loss_label(entry)}: "
               f"{entry['images_per_s']:.2f} images/s (median step {med:.3f} s, "
               f"warm-up {entry['warmup_s']:.1f} s)", flush=True)
+    return out
+
+
+def _loss_label(c):
+    return f"{c['loss']} penalty x{c['penalty_fraction']:g}"
+
+
+def _loss_variants():
+    out = []
+    for spec in FLAGS.loss_variants:
+        loss, _, fraction = spec.partition(":")
+        out.append((loss, float(fraction or 1.0)))
     return out
 
 
@@ -145,6 +169,7 @@ def main(argv):
     results = {"machine": info, "cases": []}
     qs = networks.quickstart_config(6)
     qs_settings = [(_bool(x), float(m)) for x in FLAGS.xla for m in FLAGS.mode_seeking]
+    qs_settings += [(False, 1.0, loss, fraction) for loss, fraction in _loss_variants()]
     for s in FLAGS.qs_stages:
         stage = int(s) % qs.num_stages
         print(f"quickstart stage {stage} {qs.resolutions[stage]} batch {FLAGS.qs_batch}",
@@ -166,26 +191,29 @@ def main(argv):
     # Ratios against the no-XLA, no-mode-seeking case of the same size and stage.
     ok = [c for c in results["cases"] if "error" not in c]
     base = {(c["size"], c["stage"]): c for c in ok
-            if not c["xla"] and c["mode_seeking_weight"] == 0}
+            if not c["xla"] and c["mode_seeking_weight"] == 0 and c["loss"] == "wgan_gp"
+            and c["penalty_fraction"] == 1.0}
     rows = []
     for c in results["cases"]:
         if "error" in c:
             rows.append([c["size"], c["stage"], "-", c["batch"], "on" if c["xla"] else "off",
-                         f"{c['mode_seeking_weight']:g}", "FAILED", "-", "-", "-", "-"])
+                         f"{c['mode_seeking_weight']:g}", _loss_label(c), "FAILED", "-", "-", "-",
+                         "-"])
             continue
         b = base.get((c["size"], c["stage"]))
         c["speed_vs_base"] = c["images_per_s"] / b["images_per_s"] if b else None
         rows.append([c["size"], c["stage"], "x".join(map(str, c["resolution"])), c["batch"],
                      "on" if c["xla"] else "off", f"{c['mode_seeking_weight']:g}",
-                     f"{c['images_per_s']:.2f}", f"{c['median_step_s']:.3f}",
+                     _loss_label(c), f"{c['images_per_s']:.2f}", f"{c['median_step_s']:.3f}",
                      f"{c['min_step_s']:.3f}",
                      f"{c['warmup_s']:.1f}",
                      "-" if c["speed_vs_base"] is None else f"{c['speed_vs_base']:.2f}x"])
     print("\n## Training throughput\n")
     print(f"Device: {info['device_kind']} ({info['device']}); CPU {info['cpu_model']}, "
           f"{info['logical_cpus']} logical CPUs. Speed vs = images/s relative to XLA off, "
-          f"mode seeking 0 at the same size and stage.\n")
-    print(bc.markdown_table(["size", "stage", "res", "batch", "XLA", "MS weight", "images/s",
+          f"mode seeking 0, WGAN-GP on the whole batch at the same size and stage.\n")
+    print(bc.markdown_table(["size", "stage", "res", "batch", "XLA", "MS weight", "loss",
+                             "images/s",
                              "median step s", "min step s", "warm-up s", "speed vs"],
                             rows))
     bc.finish(info)

@@ -10,6 +10,7 @@ from gansynth_tf.networks import (
     NetworkConfig,
     gansynth_channels,
     hires_config,
+    lrelu,
     quickstart_config,
 )
 
@@ -30,6 +31,33 @@ def avg_pool(x, factor):
 
 def nearest_up(x, factor):
     return np.repeat(np.repeat(x, factor[0], axis=1), factor[1], axis=2)
+
+
+# --------------------------------------------------------------------------- activation
+
+
+def test_lrelu_values_and_first_and_second_derivatives_match_the_plain_form():
+    # The custom gradient must agree with max(x, 0.2 x) to second order: the gradient
+    # penalties differentiate a gradient that passes through every activation.
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(4, 6)).astype("float32"))
+    w = tf.constant(rng.normal(size=(6, 3)).astype("float32"))
+
+    def penalty_grad(act):
+        with tf.GradientTape() as outer:
+            outer.watch(w)
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                y = tf.reduce_sum(act(tf.matmul(x, w)) ** 2)
+            g = inner.gradient(y, x)
+            p = tf.reduce_sum(g**2)
+        return y, g, outer.gradient(p, w)
+
+    plain = penalty_grad(lambda v: tf.maximum(v, 0.2 * v))
+    custom = penalty_grad(lrelu)
+    for a, b in zip(plain, custom):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(lrelu(tf.constant([-2.0, 0.0, 3.0])).numpy(), [-0.4, 0.0, 3.0], rtol=1e-6)
 
 
 # --------------------------------------------------------------------------- configs
