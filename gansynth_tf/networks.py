@@ -162,14 +162,15 @@ def lrelu(x):
     back-propagates through two selects and a comparison per element, which made it ~45%
     of a quickstart train step on CPU; a bare ``tf.nn.leaky_relu`` is as fast but grappler
     then fuses conv + bias + LeakyRelu and fails on the double backprop (logged errors).
-    Here the forward pass is the LeakyRelu kernel and the gradient one multiply by a slope
-    mask; measured 1.8x faster per train step than ``maximum`` with identical losses.
+    Here the forward pass is the LeakyRelu kernel and the gradient one select on the
+    output's sign; measured 1.8x faster per train step than ``maximum``, same losses.
     """
     y = tf.nn.leaky_relu(x, alpha=LEAKY_SLOPE)
 
     def grad(dy):
-        slope = tf.where(x >= 0, tf.ones_like(x), tf.fill(tf.shape(x), tf.constant(LEAKY_SLOPE, x.dtype)))
-        return dy * slope
+        # The mask comes from y (same sign as x): grappler may fuse conv + bias + LeakyRelu,
+        # and a gradient that read the pre-activation x would point into the fused node.
+        return tf.where(y >= 0, dy, tf.constant(LEAKY_SLOPE, dy.dtype) * dy)
 
     return y, grad
 
