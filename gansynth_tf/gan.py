@@ -15,6 +15,13 @@ replicas by the optimizer equal the single-device gradients). ``loss='wgan_gp'``
   D: softplus(D(fake)) + softplus(-D(real)) + r1_gamma / 2 * ||grad D(real)||^2 + ac...
   G: softplus(-D(fake)) + ac... + ms...
 
+With ``consistency_weight > 0`` (and a ``consistency_fn``, e.g.
+``Representation.resynthesized_log_magnitude``) the generator at the final stage also
+pays ``consistency_weight * mean|resynth(G)_mag - G_mag|``: the log-magnitude of the audio
+its own IF phase gives should be the log-magnitude it drew. A magnitude/IF pair that does
+not fit smears energy in overlap-add (silences fill with noise, onsets blur), which the
+critic, seeing only the spectrogram, does not penalise directly.
+
 Either penalty can be computed on a fraction of each batch (``penalty_fraction``),
 weighted up so that its expectation is unchanged: the double back-propagation is the
 most expensive part of a step (cf. StyleGAN2's lazy regularisation).
@@ -150,7 +157,7 @@ def make_optimizers(learning_rate=8e-4, beta_1=0.0, beta_2=0.99, epsilon=1e-8):
 
 _TRACKED = (
     "d_loss", "g_loss", "wasserstein", "gp", "drift", "r1", "ac_real", "ac_fake",
-    "acc_real", "acc_fake", "d_real", "d_fake", "ms_term", "ms_ratio",
+    "acc_real", "acc_fake", "d_real", "d_fake", "ms_term", "ms_ratio", "consistency",
 )  # fmt: skip
 
 
@@ -208,6 +215,7 @@ class GANSynthGAN(keras.Model):
         self.trackers = {name: keras.metrics.Mean(name=name) for name in _TRACKED}
         self.gp_weight, self.drift_weight, self.ac_weight = 10.0, 0.001, 10.0  # set again by compile
         self.loss_kind, self.r1_gamma, self.penalty_fraction = "wgan_gp", 1.0, 1.0
+        self.consistency_weight, self.consistency_fn = 0.0, None
         self.mode_seeking_weight, self.ema_decay, self.ema_rampup = 1.0, 0.999, 0.05
         self.set_stage(generator.stage, float(generator.alpha.numpy()))
         self.built = True
@@ -227,6 +235,8 @@ class GANSynthGAN(keras.Model):
         loss="wgan_gp",
         r1_gamma=1.0,
         penalty_fraction=1.0,
+        consistency_weight=0.0,
+        consistency_fn=None,
         **kwargs,
     ):
         """Set optimizers and loss weights; ``mode_seeking_weight=0`` skips the MSGAN term.
@@ -235,7 +245,9 @@ class GANSynthGAN(keras.Model):
         ``'nonsaturating'`` (uses ``r1_gamma``); see the module docstring.
         ``penalty_fraction`` in (0, 1]: the gradient penalty (GP or R1) runs on the first
         ``ceil(fraction * per-replica batch)`` samples and is weighted up by the inverse
-        fraction.
+        fraction. ``consistency_weight`` / ``consistency_fn``: the phase-consistency term of
+        the module docstring (``consistency_fn`` maps features ``[N, T, F, C]`` at the final
+        resolution to the resynthesised normalised log-magnitude ``[N, T, F]``).
 
         The EMA's half-life in images is that of ``ema_decay`` per step, but at most
         ``ema_rampup`` times the images seen so far (StyleGAN2's ramp-up; ``None`` or 0 =
@@ -251,6 +263,9 @@ class GANSynthGAN(keras.Model):
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
         if not 0.0 < float(penalty_fraction) <= 1.0:
             raise ValueError(f"penalty_fraction must be in (0, 1], got {penalty_fraction}")
+        if float(consistency_weight) < 0 or (float(consistency_weight) > 0 and consistency_fn is None):
+            raise ValueError("consistency_weight must be >= 0, and > 0 needs a consistency_fn "
+                             "(e.g. Representation.resynthesized_log_magnitude)")
         super().compile(optimizer=None, **kwargs)
         if d_optimizer is None or g_optimizer is None:
             default_d, default_g = make_optimizers()
@@ -277,12 +292,16 @@ class GANSynthGAN(keras.Model):
         self.loss_kind = loss
         self.r1_gamma = float(r1_gamma)
         self.penalty_fraction = float(penalty_fraction)
+        self.consistency_weight = float(consistency_weight)
+        self.consistency_fn = consistency_fn
 
     @property
     def metrics(self):
         skip = {"r1"} if self.loss_kind == "wgan_gp" else {"gp", "drift"}
         if self.mode_seeking_weight <= 0:
             skip |= {"ms_term", "ms_ratio"}
+        if self.consistency_weight <= 0:
+            skip.add("consistency")
         return [self.trackers[n] for n in _TRACKED if n not in skip]
 
     def set_stage(self, stage, alpha=None):
@@ -447,6 +466,12 @@ class GANSynthGAN(keras.Model):
                 g_loss += self.mode_seeking_weight * tf.reduce_sum(ms_term) / (global_batch / 2.0)
                 per_sample += self.mode_seeking_weight * tf.repeat(ms_term, 2)  # pair value on both members
                 terms.update(ms_term=ms_term, ms_ratio=ratio)
+            if self.consistency_weight > 0 and self.stage == self.config.num_stages - 1:
+                resynth = tf.cast(self.consistency_fn(fake), tf.float32)
+                mismatch = tf.reduce_mean(tf.abs(resynth - fake[..., 0]), axis=[1, 2])
+                g_loss += self.consistency_weight * tf.reduce_sum(mismatch) / global_batch
+                per_sample += self.consistency_weight * mismatch
+                terms["consistency"] = mismatch
             scaled = self.g_optimizer.scale_loss(g_loss)
         self._apply(self.g_optimizer, scaled, tape, self.generator)
         return {"g_loss": per_sample, **terms}

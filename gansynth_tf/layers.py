@@ -208,6 +208,32 @@ class EqualizedDense(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+class GenreBias(keras.layers.Layer):
+    """Per-genre, per-channel bias: ``genre [N, G]`` (one-hot or soft) -> ``[N, units]``.
+
+    A ``[G, units]`` table that starts at zero, so a network with it starts as one without
+    it; the generator adds it to conv outputs so that every block, not only the input, is
+    told the genre.
+    """
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+
+    def build(self, input_shape):
+        self.table = self.add_weight(name="table", shape=(int(input_shape[-1]), self.units), initializer="zeros")
+
+    def call(self, genre):
+        return tf.matmul(genre, tf.cast(self.table, genre.dtype))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
 class Upsample2D(keras.layers.Layer):
     """Nearest-neighbour upsampling by integer factors: ``[N, T, F, C]`` -> ``[N, T*ft, F*ff, C]``."""
 

@@ -23,6 +23,7 @@ from gansynth_tf.layers import (
     EqualizedConv2D,
     EqualizedDense,
     FadeIn,
+    GenreBias,
     MinibatchStddev,
     PixelNorm,
     Upsample2D,
@@ -50,6 +51,8 @@ class NetworkConfig:
       conditioning: ``'acgan'`` (auxiliary genre classifier head) or ``'projection'``
         (the classifier head plus a projection term ``<embed(genre), features>`` added to
         the real/fake score).
+      genre_bias: the generator adds a learned per-genre bias to every conv output (see
+        :class:`~gansynth_tf.layers.GenreBias`), besides reading the genre with z.
     """
 
     resolutions: Tuple[Tuple[int, int], ...]
@@ -60,12 +63,14 @@ class NetworkConfig:
     spec_channels: int = 2
     mbstd_group_size: int = 4
     conditioning: str = "acgan"
+    genre_bias: bool = False
 
     def __post_init__(self):
         # Normalise JSON-decoded lists to tuples so configs compare equal after a round trip.
         object.__setattr__(self, "resolutions", tuple(tuple(int(v) for v in r) for r in self.resolutions))
         object.__setattr__(self, "gen_channels", tuple(int(c) for c in self.gen_channels))
         object.__setattr__(self, "disc_channels", tuple(int(c) for c in self.disc_channels))
+        object.__setattr__(self, "genre_bias", bool(self.genre_bias))
         n = len(self.resolutions)
         if n < 1:
             raise ValueError("resolutions must contain at least one stage")
@@ -198,11 +203,16 @@ class GeneratorBlock(keras.layers.Layer):
         self.conv0.build(input_shape)
         self.conv1.build(tuple(input_shape[:-1]) + (self.filters,))
 
-    def call(self, x):
+    def call(self, x, genre_bias=None):
+        """``genre_bias``: optional ``[N, 2 * filters]`` added to the two conv outputs."""
         if self.upsample is not None:
             x = self.upsample(x)
-        x = self.norm(_lrelu(self.conv0(x)))
-        return self.norm(_lrelu(self.conv1(x)))
+        b0 = b1 = 0.0
+        if genre_bias is not None:
+            genre_bias = tf.cast(genre_bias[:, None, None, :], x.dtype)
+            b0, b1 = genre_bias[..., : self.filters], genre_bias[..., self.filters :]
+        x = self.norm(_lrelu(self.conv0(x) + b0))
+        return self.norm(_lrelu(self.conv1(x) + b1))
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "upsample": self.upsample_factor}
@@ -278,7 +288,7 @@ class _ProgressiveNetwork(keras.Model):
     # Keras 3 keeps layers held in Python lists out of tf.train.Checkpoint's object graph, so
     # without this a checkpoint would hold only the layers stored as plain attributes and a
     # resumed or loaded run would silently keep random blocks.
-    _LAYER_LISTS = ("blocks", "to_spec", "from_spec", "fade_upsample", "fade_downsample")
+    _LAYER_LISTS = ("blocks", "to_spec", "from_spec", "fade_upsample", "fade_downsample", "genre_biases")
 
     def _trackable_children(self, save_type="checkpoint", **kwargs):
         children = super()._trackable_children(save_type, **kwargs)
@@ -307,7 +317,8 @@ class Generator(_ProgressiveNetwork):
     output position getting its own weights.) Then per later stage a
     :class:`GeneratorBlock`. Every stage has a 1x1 to-spectrogram conv (gain 1) with tanh;
     during a transition the output is ``FadeIn([upsample(to_spec[s-1](h_{s-1})),
-    to_spec[s](h_s)])``.
+    to_spec[s](h_s)])``. With ``config.genre_bias`` every conv output also gets a learned
+    per-genre bias before its activation.
     """
 
     def __init__(self, config, stage=None, **kwargs):
@@ -327,6 +338,13 @@ class Generator(_ProgressiveNetwork):
         self.to_spec = [
             EqualizedConv2D(cfg.spec_channels, 1, he_slope=1.0, name=f"to_spec_{s}") for s in range(cfg.num_stages)
         ]
+        # genre_biases[0]: the initial conv; [s]: block s's two convs.
+        self.genre_biases = (
+            [GenreBias(cfg.gen_channels[0], name="genre_bias_0")]
+            + [GenreBias(2 * cfg.gen_channels[s], name=f"genre_bias_{s}") for s in range(1, cfg.num_stages)]
+            if cfg.genre_bias
+            else []
+        )
         # fade_upsample[s - 1] brings stage s-1's output up to stage s.
         self.fade_upsample = [
             Upsample2D(cfg.stage_factor(s), name=f"fade_upsample_{s}") for s in range(1, cfg.num_stages)
@@ -340,6 +358,8 @@ class Generator(_ProgressiveNetwork):
         t0, f0 = cfg.resolutions[0]
         self.initial_dense.build((None, cfg.latent_dim + cfg.num_genres))
         self.initial_conv.build((None, t0, f0, cfg.gen_channels[0]))
+        for bias in self.genre_biases:
+            bias.build((None, cfg.num_genres))
         for s in range(cfg.num_stages):
             t, f = cfg.resolutions[s]
             if s > 0:
@@ -353,11 +373,15 @@ class Generator(_ProgressiveNetwork):
         x = self.input_norm(tf.concat([z, tf.cast(genre, z.dtype)], axis=-1))
         x = tf.reshape(self.initial_dense(x), [-1, t0, f0, cfg.gen_channels[0]])
         x = self.initial_norm(_lrelu(x))
-        x = self.initial_norm(_lrelu(self.initial_conv(x)))
+        x = self.initial_conv(x)
+        if self.genre_biases:
+            x = x + tf.cast(self.genre_biases[0](tf.cast(genre, x.dtype))[:, None, None, :], x.dtype)
+        x = self.initial_norm(_lrelu(x))
         previous = None
         for s in range(1, self.stage + 1):
             previous = x
-            x = self.blocks[s - 1](x)
+            bias = self.genre_biases[s](tf.cast(genre, x.dtype)) if self.genre_biases else None
+            x = self.blocks[s - 1](x, bias)
         out = tf.tanh(self.to_spec[self.stage](x))
         if self.stage > 0:
             low = self.fade_upsample[self.stage - 1](tf.tanh(self.to_spec[self.stage - 1](previous)))

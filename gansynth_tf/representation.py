@@ -15,7 +15,7 @@ import os
 import tensorflow as tf
 
 from gansynth_tf import normalizers
-from gansynth_tf.spectral import SpecgramsHelper
+from gansynth_tf.spectral import LOG_EPSILON, SpecgramsHelper
 
 PHASES = ("if", "griffin_lim")
 FILENAME = "representation.json"
@@ -82,6 +82,31 @@ class Representation:
         else:
             waves = h.specgrams_to_waves_griffin_lim(specgrams, griffin_lim_iterations)
         return waves[..., 0]
+
+    def resynthesized_log_magnitude(self, features):
+        """Normalised log-magnitude of the audio that the features' own IF phase gives.
+
+        ``[b, frames, bins, 2]`` -> ``[b, frames, bins]``, differentiable: the features go to
+        audio by integrating channel 1 (GANSynth's inverse; the mel case always uses the
+        "magenta" matrix here, since the refined inverse iterates), and back through the
+        STFT. Where magnitude and IF are consistent this returns channel 0; where the IF
+        does not fit the magnitude, overlap-add smears the audio and the two differ.
+        Only power is computed on the way back (no square roots or angles, whose gradients
+        are undefined at zero).
+        """
+        h = self._helper
+        specgrams = tf.cast(self._normalizer.denormalize(tf.cast(features, tf.float32)), tf.float32)
+        if self.mel:
+            specgrams = h.melspecgrams_to_specgrams(specgrams)
+        waves = h.specgrams_to_waves(specgrams)
+        stfts = h.waves_to_stfts(waves)[..., 0]
+        power = tf.square(tf.math.real(stfts)) + tf.square(tf.math.imag(stfts))
+        if self.mel:
+            l2mel = tf.constant(h.linear_to_mel_matrix(), tf.float32)
+            log_mag = tf.math.log(tf.tensordot(power, l2mel, 1) + LOG_EPSILON)
+        else:
+            log_mag = 0.5 * tf.math.log(power + LOG_EPSILON**2)
+        return self._normalizer.normalize(tf.stack([log_mag, tf.zeros_like(log_mag)], -1))[..., 0]
 
     # ---- persistence
     def get_config(self):

@@ -6,6 +6,7 @@ Rerunning the same command after a kill continues from the last checkpoint, at t
 step, images seen, stage and alpha. The run directory layout is described in rundir.py.
 """
 
+import dataclasses
 import math
 import os
 import sys
@@ -98,6 +99,8 @@ flags.DEFINE_list("resolutions", None, "Custom schedule as TxF entries, low to h
 flags.DEFINE_list("channels", None, "Custom channels per stage for both networks "
                   "(--model=custom), e.g. 128,96,64,32.")
 flags.DEFINE_integer("latent_dim", None, "Latent size (default: 256 hires, 64 quickstart).")
+flags.DEFINE_boolean("genre_bias", False, "Generator: add a learned per-genre bias to every "
+                     "conv output (genre information in every block, not only at the input).")
 flags.DEFINE_enum("conditioning", "acgan", list(networks.CONDITIONING_MODES), "Genre "
                   "conditioning of the discriminator: auxiliary classifier (AC-GAN) or "
                   "projection (plus the classifier head).")
@@ -116,6 +119,10 @@ flags.DEFINE_float("r1_gamma", 1.0, "R1 weight gamma (loss += gamma / 2 * ||grad
 flags.DEFINE_float("penalty_fraction", 1.0, "Fraction of each batch the gradient penalty "
                    "(GP or R1) is computed on, weighted up to the whole batch: the double "
                    "backprop is the costliest part of a step.", lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_float("consistency_weight", 0.0, "Weight of the phase-consistency term: at the "
+                   "final stage the generator also pays the mean |log-magnitude of the audio "
+                   "its own IF gives - the log-magnitude it drew| (normalised units); 0 = off.",
+                   lower_bound=0.0)
 flags.DEFINE_float("gp_weight", 10.0, "WGAN-GP gradient penalty weight.")
 flags.DEFINE_float("drift_weight", 0.001, "Weight of E[D(real)^2].")
 flags.DEFINE_float("ac_weight", 10.0, "Weight of the genre classifier cross-entropy "
@@ -160,10 +167,12 @@ def _parse_resolutions(entries):
 def network_config_from_flags(num_genres):
     kind = FLAGS.model
     if kind == "hires":
-        return networks.hires_config(num_genres, FLAGS.latent_dim or 256, FLAGS.conditioning)
+        config = networks.hires_config(num_genres, FLAGS.latent_dim or 256, FLAGS.conditioning)
+        return dataclasses.replace(config, genre_bias=FLAGS.genre_bias)
     if kind == "quickstart":
-        return networks.quickstart_config(num_genres, FLAGS.latent_dim or 64,
-                                          FLAGS.conditioning)
+        config = networks.quickstart_config(num_genres, FLAGS.latent_dim or 64,
+                                            FLAGS.conditioning)
+        return dataclasses.replace(config, genre_bias=FLAGS.genre_bias)
     if not FLAGS.resolutions or not FLAGS.channels:
         raise UsageError("--model=custom needs --resolutions (e.g. 4x16,8x32) and "
                          "--channels (one per resolution)")
@@ -175,7 +184,8 @@ def network_config_from_flags(num_genres):
     try:
         return networks.NetworkConfig(resolutions, channels, channels, num_genres,
                                       FLAGS.latent_dim or 128,
-                                      conditioning=FLAGS.conditioning)
+                                      conditioning=FLAGS.conditioning,
+                                      genre_bias=FLAGS.genre_bias)
     except ValueError as e:
         raise UsageError(f"--resolutions/--channels: {e}") from None
 
@@ -390,7 +400,10 @@ def train():
                     mode_seeking_weight=FLAGS.mode_seeking_weight,
                     ema_decay=FLAGS.ema_decay, ema_rampup=FLAGS.ema_rampup,
                     loss=FLAGS.loss, r1_gamma=FLAGS.r1_gamma,
-                    penalty_fraction=FLAGS.penalty_fraction, jit_compile=FLAGS.jit_compile)
+                    penalty_fraction=FLAGS.penalty_fraction,
+                    consistency_weight=FLAGS.consistency_weight,
+                    consistency_fn=representation.resynthesized_log_magnitude,
+                    jit_compile=FLAGS.jit_compile)
     checkpoint = make_checkpoint(gan)
     manager = tf.train.CheckpointManager(checkpoint, rundir.checkpoint_dir(train_dir),
                                          max_to_keep=FLAGS.keep_checkpoints)

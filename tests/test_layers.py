@@ -11,6 +11,7 @@ from gansynth_tf.layers import (
     EqualizedConv2D,
     EqualizedDense,
     FadeIn,
+    GenreBias,
     MinibatchStddev,
     PixelNorm,
     Upsample2D,
@@ -203,3 +204,15 @@ def test_fade_in_alpha_change_does_not_retrace():
 def test_fade_in_config_roundtrip():
     clone = roundtrip(FadeIn(alpha=0.5, name="f"))
     assert float(clone.alpha.numpy()) == 0.5
+
+
+def test_genre_bias_starts_at_zero_then_looks_up_rows_and_roundtrips():
+    layer = GenreBias(5)
+    genre = np.eye(3, dtype="float32")[[2, 0]]
+    np.testing.assert_array_equal(layer(genre).numpy(), np.zeros((2, 5)))
+    table = np.arange(15, dtype="float32").reshape(3, 5)
+    layer.table.assign(table)
+    np.testing.assert_array_equal(layer(genre).numpy(), table[[2, 0]])
+    # Soft labels mix the rows.
+    np.testing.assert_allclose(layer(np.array([[0.5, 0.5, 0.0]], "float32")).numpy(), [(table[0] + table[1]) / 2])
+    assert roundtrip(GenreBias(7)).units == 7

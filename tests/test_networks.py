@@ -234,6 +234,32 @@ def test_keras_save_and_load_reproduces_outputs(tmp_path, conditioning):
     assert gen2([z, genre]).shape == (3, 32, 128, 2)
 
 
+def test_genre_bias_starts_neutral_reaches_every_block_and_is_checkpointed(tmp_path):
+    keras.utils.set_random_seed(6)
+    cfg = quickstart_config(3, latent_dim=16)
+    biased_cfg = NetworkConfig.from_dict({**cfg.to_dict(), "genre_bias": True})
+    plain, biased = Generator(cfg), Generator(biased_cfg)
+    assert len(biased.genre_biases) == cfg.num_stages and not plain.genre_biases
+    # Same weights elsewhere + zero tables = the plain generator.
+    by_path = {w.path: w for w in biased.weights}
+    for w in plain.weights:
+        by_path[w.path.replace(plain.name, biased.name, 1)].assign(w)
+    z, genre = inputs(cfg, 4)
+    np.testing.assert_allclose(biased([z, genre]).numpy(), plain([z, genre]).numpy(), rtol=1e-6, atol=1e-6)
+    # Only the last block's table changed: the output now depends on the genre through it.
+    last = biased.genre_biases[-1]
+    last.table.assign(np.random.default_rng(0).normal(size=last.table.shape).astype("float32"))
+    assert not np.allclose(biased([z, genre]).numpy(), plain([z, genre]).numpy(), atol=1e-3)
+    path = tf.train.Checkpoint(g=biased).save(str(tmp_path / "ckpt"))
+    restored = Generator(biased_cfg)
+    tf.train.Checkpoint(g=restored).restore(path).assert_consumed()
+    np.testing.assert_array_equal(restored([z, genre]).numpy(), biased([z, genre]).numpy())
+    # Configs written before the field existed load without it.
+    legacy = cfg.to_dict()
+    legacy.pop("genre_bias")
+    assert NetworkConfig.from_dict(legacy) == cfg
+
+
 def test_tf_checkpoint_holds_every_block(tmp_path):
     """Layers kept in lists (blocks, to_spec, ...) must be in tf.train.Checkpoint too."""
     keras.utils.set_random_seed(5)
