@@ -16,6 +16,11 @@ Loss variants (`--loss_variants`, quickstart only, XLA off, mode seeking 1): `LO
 pairs for `compile(loss=..., penalty_fraction=...)`, e.g. `wgan_gp:0.25` (the gradient
 penalty on a quarter of each batch) or `nonsaturating:0.25` (logistic loss, R1 on a quarter).
 
+Activation (`--compare_activation`, quickstart only): one more case, XLA off, mode seeking 0,
+with the leaky ReLU written as `tf.maximum(x, 0.2 x)` (this project's form until session 3)
+instead of `networks.lrelu` (LeakyRelu kernel, one-select gradient): the ratio of the two is
+the speed-up of that change, measured side by side.
+
 Sizes: quickstart (`networks.quickstart_config(6)`, batch 16, stages 0 and 3 by default) and
 hi-res (`networks.hires_config(10)`, batch 8, last stage 128x1024; ~tens of s per step on
 two CPU cores, so by default one case with one timed step: no XLA, mode seeking on, which is
@@ -54,6 +59,8 @@ flags.DEFINE_list("xla", ["false", "true"], "jit_compile settings for the quicks
 flags.DEFINE_list("mode_seeking", ["0", "1"], "mode_seeking_weight values (quickstart).")
 flags.DEFINE_list("loss_variants", ["wgan_gp:0.25", "nonsaturating:0.25"], "Extra quickstart "
                   "cases LOSS:PENALTY_FRACTION (XLA off, mode seeking 1); empty for none.")
+flags.DEFINE_bool("compare_activation", True, "Also time the quickstart with the plain "
+                  "tf.maximum leaky ReLU (the form before networks.lrelu).")
 flags.DEFINE_bool("hires", True, "Also time the hi-res last stage (slow on CPU).")
 flags.DEFINE_integer("hires_batch", 8, "Hi-res batch size.")
 flags.DEFINE_integer("hires_warmup_steps", 1, "Untimed hi-res steps (the first traces).")
@@ -82,6 +89,10 @@ class _StepTimer(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self._t0)
 
 
+def _maximum_lrelu(x):
+    return tf.maximum(x, networks.LEAKY_SLOPE * x)
+
+
 def _build(cfg, stage, batch, xla, ms_weight, seed, loss="wgan_gp", penalty_fraction=1.0):
     keras.utils.set_random_seed(seed)
     gan = build_gan(cfg, seed=seed)
@@ -106,13 +117,16 @@ def run_group(size, cfg, stage, batch, settings, warmup_steps, rounds, steps_per
     models, out = [], []
     for setting in settings:
         xla, ms = setting[:2]
-        loss, fraction = setting[2:] if len(setting) > 2 else ("wgan_gp", 1.0)
+        loss, fraction = setting[2:4] if len(setting) > 2 else ("wgan_gp", 1.0)
+        activation = setting[4] if len(setting) > 4 else "lrelu"
         entry = {"size": size, "stage": stage, "resolution": list(cfg.resolutions[stage]),
                  "batch": batch, "xla": bool(xla), "mode_seeking_weight": float(ms),
-                 "loss": loss, "penalty_fraction": float(fraction)}
+                 "loss": loss, "penalty_fraction": float(fraction), "activation": activation}
         print(f"  building + warming up {size} stage {stage} xla={xla} ms={ms:g} "
               f"{_loss_label(entry)}", flush=True)
         try:
+            # The networks look the activation up when the train step is traced (warm-up).
+            networks._lrelu = _maximum_lrelu if activation == "maximum" else networks.lrelu
             gan, ds = _build(cfg, stage, batch, xla, ms, seed, loss, fraction)
             t0 = time.perf_counter()
             gan.fit(ds, steps_per_epoch=warmup_steps, epochs=1, verbose=0,
@@ -124,6 +138,8 @@ def run_group(size, cfg, stage, batch, settings, warmup_steps, rounds, steps_per
             # An XLA or device failure of one case should not lose the other figures.
             print(f"  FAILED: {type(e).__name__}: {str(e)[:300]}")
             entry["error"] = f"{type(e).__name__}: {str(e)[:1000]}"
+        finally:
+            networks._lrelu = networks.lrelu
         out.append(entry)
     if len(models) > 1:
         # One more untimed step each once all are built: the first step of a model after
@@ -149,7 +165,8 @@ def run_group(size, cfg, stage, batch, settings, warmup_steps, rounds, steps_per
 
 
 def _loss_label(c):
-    return f"{c['loss']} penalty x{c['penalty_fraction']:g}"
+    label = f"{c['loss']} penalty x{c['penalty_fraction']:g}"
+    return label + (" maximum-lrelu" if c.get("activation") == "maximum" else "")
 
 
 def _loss_variants():
@@ -170,6 +187,8 @@ def main(argv):
     qs = networks.quickstart_config(6)
     qs_settings = [(_bool(x), float(m)) for x in FLAGS.xla for m in FLAGS.mode_seeking]
     qs_settings += [(False, 1.0, loss, fraction) for loss, fraction in _loss_variants()]
+    if FLAGS.compare_activation:
+        qs_settings.append((False, 0.0, "wgan_gp", 1.0, "maximum"))
     for s in FLAGS.qs_stages:
         stage = int(s) % qs.num_stages
         print(f"quickstart stage {stage} {qs.resolutions[stage]} batch {FLAGS.qs_batch}",
@@ -192,7 +211,7 @@ def main(argv):
     ok = [c for c in results["cases"] if "error" not in c]
     base = {(c["size"], c["stage"]): c for c in ok
             if not c["xla"] and c["mode_seeking_weight"] == 0 and c["loss"] == "wgan_gp"
-            and c["penalty_fraction"] == 1.0}
+            and c["penalty_fraction"] == 1.0 and c.get("activation") != "maximum"}
     rows = []
     for c in results["cases"]:
         if "error" in c:
