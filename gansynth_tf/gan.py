@@ -106,8 +106,15 @@ def r1_penalty(critic_fn, real, loss_scale=1.0):
 
 
 def penalty_count(batch, fraction):
-    """Samples of a ``batch`` the penalty runs on: ``ceil(batch * fraction)``, at least 1."""
-    return max(1, min(int(batch), int(math.ceil(int(batch) * float(fraction) - 1e-9))))
+    """Samples of a ``batch`` the penalty runs on: ``ceil(batch * fraction)``, at least 1.
+
+    ``batch`` is a Python int (static shape: the result is an int, so slices stay static)
+    or an int32 scalar tensor (the result is one too).
+    """
+    if isinstance(batch, int):
+        return max(1, min(batch, int(math.ceil(batch * float(fraction) - 1e-9))))
+    wanted = tf.cast(tf.math.ceil(tf.cast(batch, tf.float32) * float(fraction) - 1e-6), tf.int32)
+    return tf.clip_by_value(wanted, 1, batch)
 
 
 def mode_seeking_ratio(fake1, fake2, z1, z2):
@@ -413,10 +420,7 @@ class GANSynthGAN(keras.Model):
         eps = self._replica_noise(1, batch, [], uniform=True)
         fake = self.generator([z, fake_genre])
         # The penalty's samples: a static prefix of the batch, weighted up to the batch.
-        if real.shape[0] is not None:
-            k = penalty_count(real.shape[0], self.penalty_fraction)
-        else:
-            k = tf.maximum(1, tf.cast(tf.math.ceil(tf.cast(batch, tf.float32) * self.penalty_fraction - 1e-6), tf.int32))
+        k = penalty_count(real.shape[0] if real.shape[0] is not None else batch, self.penalty_fraction)
         upweight = tf.cast(batch, tf.float32) / tf.cast(k, tf.float32)
         with tf.GradientTape() as tape:
             d_real, logits_real = D([real, genre])

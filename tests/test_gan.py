@@ -109,6 +109,9 @@ def test_penalty_count_rounds_up_and_keeps_at_least_one_sample():
     assert penalty_count(10, 0.25) == 3
     assert penalty_count(4, 0.01) == 1
     assert penalty_count(8, 0.5) == 4
+    # A dynamic batch gives the same counts as a tensor.
+    for batch, fraction in [(16, 0.25), (10, 0.25), (4, 0.01), (8, 1.0)]:
+        assert int(penalty_count(tf.constant(batch), fraction)) == penalty_count(batch, fraction)
 
 
 def test_mode_seeking_term_matches_hand_computation():
