@@ -20,14 +20,42 @@ def test_istft_inverts_stft_exactly_including_edges():
     wave = np.random.RandomState(0).randn(2, 4096).astype(np.float32)
     frames = 1 + (4096 - N_FFT) // HOP
     wave = wave[:, :(frames - 1) * HOP + N_FFT]
+    exact = gl.istft(gl.stft(wave, N_FFT, HOP), N_FFT, HOP, floor=0.0).numpy()
+    np.testing.assert_allclose(exact[:, 16:-16], wave[:, 16:-16], atol=1e-4)
     back = gl.istft(gl.stft(wave, N_FFT, HOP), N_FFT, HOP).numpy()
     # The edges, covered by fewer windows, come back too (tf.signal.inverse_stft fades
-    # them); only the few samples where the Hann window is ~0 lose float precision.
-    np.testing.assert_allclose(back[:, 16:-16], wave[:, 16:-16], atol=1e-4)
+    # them); by default only the outermost ~20% of a window, where the window-square sum
+    # is below WSS_FLOOR of its peak (1.5 here), fade.
+    keep = slice(N_FFT // 4, -N_FFT // 4)
+    np.testing.assert_allclose(back[:, keep], wave[:, keep], atol=1e-4)
     ref = tf.signal.inverse_stft(gl.stft(wave, N_FFT, HOP), N_FFT, HOP, N_FFT,
                                  window_fn=tf.signal.inverse_stft_window_fn(HOP)).numpy()
-    edge = slice(16, N_FFT - HOP)
+    edge = slice(N_FFT // 4, N_FFT - HOP)
     assert np.abs(ref[:, edge] - wave[:, edge]).max() > 0.1
+    # Inside the floor the output is scaled down, never up.
+    outer = np.r_[0:N_FFT // 16, back.shape[1] - N_FFT // 16:back.shape[1]]
+    assert np.all(np.abs(back[:, outer]) <= np.abs(wave[:, outer]) + 1e-4)
+
+
+@pytest.mark.parametrize("hop", [HOP, N_FFT // 2])
+def test_inconsistent_spectrogram_has_no_burst_at_the_ends(hop):
+    # A spectrogram that is no signal's STFT (random magnitudes and phases, as a generator
+    # or an unconverged Griffin-Lim gives) must not be amplified where the window is ~0.
+    # Without the floor the outer samples came out ~5000x the middle's RMS.
+    rng = np.random.RandomState(1)
+    shape = (3, 30, N_FFT // 2 + 1)
+    spec = tf.complex(rng.randn(*shape).astype(np.float32), rng.randn(*shape).astype(np.float32))
+    rms = lambda x: np.sqrt(np.mean(x ** 2, axis=1))
+
+    def ends_over_middle(wave):
+        e = N_FFT // 8
+        ends = np.concatenate([wave[:, :e], wave[:, -e:]], axis=1)
+        return rms(ends) / rms(wave[:, N_FFT:-N_FFT])
+
+    assert np.all(ends_over_middle(gl.istft(spec, N_FFT, hop).numpy()) < 1.0)
+    assert np.all(ends_over_middle(gl.istft(spec, N_FFT, hop, floor=0.0).numpy()) > 100)
+    rebuilt = gl.griffin_lim(np.abs(spec.numpy()), N_FFT, hop, iterations=2).numpy()
+    assert np.all(ends_over_middle(rebuilt) < 1.5)
 
 
 @pytest.mark.parametrize("signal", ["chord", "noise"])
@@ -35,7 +63,8 @@ def test_as_good_as_librosa_for_the_same_iterations(signal):
     wave = chord() if signal == "chord" else (
         0.1 * np.random.RandomState(3).randn(8192).astype(np.float32))
     mag = tf.abs(gl.stft(wave[None], N_FFT, HOP)).numpy()
-    ours = gl.griffin_lim(mag, N_FFT, HOP, iterations=32, momentum=0.99).numpy()
+    # floor=0: the same least-squares inverse as librosa's, for a like-for-like comparison.
+    ours = gl.griffin_lim(mag, N_FFT, HOP, iterations=32, momentum=0.99, floor=0.0).numpy()
     theirs = librosa.griffinlim(mag[0].T, n_iter=32, hop_length=HOP, win_length=N_FFT,
                                 n_fft=N_FFT, window="hann", center=False, momentum=0.99,
                                 init=None, length=ours.shape[1])[None].astype(np.float32)
@@ -43,6 +72,10 @@ def test_as_good_as_librosa_for_the_same_iterations(signal):
     sc_theirs = float(gl.spectral_convergence(mag, theirs, N_FFT, HOP)[0])
     assert sc_ours <= sc_theirs + 1e-3, (sc_ours, sc_theirs)
     assert sc_ours < 0.5
+    # The default floor only fades the outer samples: away from the first and last frames
+    # the audio is the same.
+    floored = gl.griffin_lim(mag, N_FFT, HOP, iterations=32, momentum=0.99).numpy()
+    np.testing.assert_allclose(floored[:, N_FFT:-N_FFT], ours[:, N_FFT:-N_FFT], atol=1e-4)
 
 
 def test_more_iterations_and_momentum_help():
@@ -58,7 +91,9 @@ def test_true_initial_phase_is_a_fixed_point():
     spec = gl.stft(wave, N_FFT, HOP)
     out = gl.griffin_lim(tf.abs(spec), N_FFT, HOP, iterations=5,
                          initial_phase=tf.math.angle(spec)).numpy()
-    np.testing.assert_allclose(out[:, 16:-16], wave[:, 16:out.shape[1] - 16], atol=1e-3)
+    # (The outer ~20% of a window fades: the output's window-sum floor.)
+    np.testing.assert_allclose(out[:, N_FFT // 4:-N_FFT // 4],
+                               wave[:, N_FFT // 4:out.shape[1] - N_FFT // 4], atol=1e-3)
 
 
 def test_batched_shapes_and_helper_framing():
