@@ -48,6 +48,7 @@ from gansynth_tf import datasets
 from gansynth_tf import export as export_lib
 from gansynth_tf import generate as generate_lib
 from gansynth_tf import representation as representation_lib
+from gansynth_tf import spectral
 
 FLAGS_FILE = "flags.txt"
 CLASSIFIER_SUBDIR = "eval_classifier"
@@ -317,6 +318,7 @@ class EvalOptions:
     ndb_bins: int = 50
     ndb_alpha: float = 0.05
     phase: str = "if"
+    mel_inversion: typing.Optional[str] = None
     seed: int = 0
     batch_size: int = 16
     classifier_dir: typing.Optional[str] = None
@@ -423,7 +425,8 @@ def evaluate(train_dir, data_cfg=None, options=None):
     data_cfg: a datasets.DataConfig; default from the run's flags.txt.
     """
     options = options or EvalOptions()
-    sampler = generate_lib.TrainDirSampler(train_dir, options.phase)
+    sampler = generate_lib.TrainDirSampler(train_dir, options.phase,
+                                           mel_inversion=options.mel_inversion)
     trained, genres = sampler.trained, sampler.genres
     rep = trained.representation
     data_cfg = data_cfg or data_config(train_dir, rep)
@@ -447,7 +450,8 @@ def evaluate(train_dir, data_cfg=None, options=None):
     metrics.update({
         "train_dir": train_dir, "checkpoint": trained.checkpoint,
         "images_seen": int(trained.images_seen.numpy()), "stage": int(trained.stage),
-        "phase": options.phase, "genres": list(genres), "dataset": data_cfg.dataset,
+        "phase": options.phase, "mel_inversion": rep.mel_inversion,
+        "genres": list(genres), "dataset": data_cfg.dataset,
         "seed": options.seed,
         "classifier": {"dir": classifier_dir, "trained_now": trained_now,
                        **{k: v for k, v in clf.meta.items() if k != "genres"}}})
@@ -589,6 +593,10 @@ def make_flags():
                        flag_values=fv)
     flags.DEFINE_enum("phase", "if", list(representation_lib.PHASES), "Phase reconstruction "
                       "of generated clips: 'if' or 'griffin_lim'.", flag_values=fv)
+    flags.DEFINE_enum("mel_inversion", None, list(spectral.MEL_INVERSIONS), "Mel-to-audio "
+                      "inverse for the generated clips instead of the run's own "
+                      "(representation.json): compare inverses on one trained model.",
+                      flag_values=fv)
     flags.DEFINE_integer("seed", 0, "Seed of the generated latents, the classifier and "
                          "k-means.", flag_values=fv)
     flags.DEFINE_integer("batch_size", 16, "Clips generated per call.", lower_bound=1,
@@ -625,7 +633,8 @@ def main(argv=None):
         num_real=fv.num_real, num_classifier_train=fv.num_classifier_train,
         num_generated_per_genre=fv.num_generated_per_genre,
         classifier_epochs=fv.classifier_epochs, retrain_classifier=fv.retrain_classifier,
-        ndb_bins=fv.ndb_bins, ndb_alpha=fv.ndb_alpha, phase=fv.phase, seed=fv.seed,
+        ndb_bins=fv.ndb_bins, ndb_alpha=fv.ndb_alpha, phase=fv.phase,
+        mel_inversion=fv.mel_inversion, seed=fv.seed,
         batch_size=fv.batch_size, classifier_dir=fv.classifier_dir)
     try:
         rep = representation_lib.Representation.load(fv.train_dir)

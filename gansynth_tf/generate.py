@@ -35,6 +35,7 @@ from absl import logging
 from gansynth_tf import export as export_lib
 from gansynth_tf import representation as representation_lib
 from gansynth_tf import rundir
+from gansynth_tf import spectral
 
 NORMALIZE_MODES = ("limit", "peak", "clip")
 SHEET_MAX_COLUMNS = 8
@@ -77,8 +78,12 @@ class Sampler(abc.ABC):
 class TrainDirSampler(Sampler):
     """The EMA generator of a train_dir (see rundir.TrainedGenerator)."""
 
-    def __init__(self, train_dir, phase="if", checkpoint=None, griffin_lim_iterations=32):
+    def __init__(self, train_dir, phase="if", checkpoint=None, griffin_lim_iterations=32,
+                 mel_inversion=None):
         self.trained = rundir.TrainedGenerator(train_dir, checkpoint)
+        if mel_inversion:
+            self.trained.representation = self.trained.representation.with_mel_inversion(
+                mel_inversion)
         rep = self.trained.representation
         self.genres = list(self.trained.genres)
         self.sample_rate, self.audio_length = rep.sample_rate, rep.audio_length
@@ -118,17 +123,22 @@ class ExportSampler(Sampler):
 
 
 def load_sampler(train_dir=None, export_dir=None, phase=None, checkpoint=None,
-                 griffin_lim_iterations=32):
+                 griffin_lim_iterations=32, mel_inversion=None):
     """A Sampler from exactly one of train_dir / export_dir.
 
     phase None means the model's own: "if" for a train_dir, the export's phase for an
     export; asking an export for another phase is an error (it is baked into the graph).
+    mel_inversion None means the run's (representation.json); an export's is baked in.
     """
     if bool(train_dir) == bool(export_dir):
         raise ValueError("give exactly one of --train_dir (a training run) or --export_dir "
                          "(a SavedModel from gansynth_tf.export)")
     if train_dir:
-        return TrainDirSampler(train_dir, phase or "if", checkpoint, griffin_lim_iterations)
+        return TrainDirSampler(train_dir, phase or "if", checkpoint, griffin_lim_iterations,
+                               mel_inversion)
+    if mel_inversion:
+        raise ValueError(f"--mel_inversion applies to --train_dir runs; {export_dir} has its "
+                         f"inverse baked in: re-export the run to change it")
     sampler = ExportSampler(export_dir)
     if phase and phase != sampler.phase:
         raise ValueError(f"--phase={phase} but {export_dir} was exported with "
@@ -360,6 +370,11 @@ def make_flags():
                       "export's own for --export_dir.", flag_values=fv)
     flags.DEFINE_integer("griffin_lim_iterations", 32, "Iterations for --phase=griffin_lim "
                          "(with --train_dir).", lower_bound=1, flag_values=fv)
+    flags.DEFINE_enum("mel_inversion", None, list(spectral.MEL_INVERSIONS), "With "
+                      "--train_dir and mel features: the mel-to-audio inverse, instead of "
+                      "the run's own (representation.json). 'refined' fits a non-negative "
+                      "linear magnitude and refines GANSynth's phase with Griffin-Lim.",
+                      flag_values=fv)
     flags.DEFINE_string("interpolate", None, "GENRE_A,GENRE_B: walk the genre condition "
                         "from A to B at a fixed latent; writes interp_<i>.wav.",
                         flag_values=fv)
@@ -389,7 +404,7 @@ def run(fv):
     if fv.interpolate_latent and len(fv.genre or []) != 1:
         raise ValueError("--interpolate_latent needs exactly one --genre=NAME")
     sampler = load_sampler(fv.train_dir, fv.export_dir, fv.phase, fv.checkpoint,
-                           fv.griffin_lim_iterations)
+                           fv.griffin_lim_iterations, fv.mel_inversion)
     # Validate every name before writing anything.
     sampler.genre_ids(fv.genre or [])
     if interp_pair:

@@ -49,6 +49,12 @@ class Representation:
     def duration_seconds(self):
         return self.audio_length / self.sample_rate
 
+    def with_mel_inversion(self, mel_inversion):
+        """A copy that turns mel features into audio with another inverse (see
+        spectral.MEL_INVERSIONS); the features themselves are unchanged, so a model trained
+        with one inverse can be heard through the other."""
+        return dataclasses.replace(self, mel_inversion=mel_inversion)
+
     def set_normalizer(self, normalizer):
         self.normalizer = normalizer.get_config()
         self._normalizer = normalizer

@@ -497,6 +497,9 @@ def render_sheet(path, clips_per_genre=4, seed=0, sample_rate=16000, num_samples
     import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
     import librosa  # pylint: disable=import-outside-toplevel
 
+    seconds = num_samples / sample_rate
+    # Up to 5 whole or round ticks whatever the clip length (the last row only).
+    ticks = np.linspace(0.0, seconds, 5) if seconds < 4 else np.arange(0, seconds + 1e-9, max(1, round(seconds / 4)))
     fig, axes = plt.subplots(len(GENRES), clips_per_genre,
                              figsize=(3.0 * clips_per_genre, 1.9 * len(GENRES)),
                              squeeze=False)
@@ -508,14 +511,15 @@ def render_sheet(path, clips_per_genre=4, seed=0, sample_rate=16000, num_samples
             ax = axes[r, c]
             ax.imshow(librosa.power_to_db(mel, ref=np.max, top_db=70), origin="lower",
                       aspect="auto", cmap="magma",
-                      extent=[0, num_samples / sample_rate, 0, 80])
-            ax.set_xticks([] if r < len(GENRES) - 1 else [0, 1, 2, 3, 4])
+                      extent=[0, seconds, 0, 80])
+            ax.set_xticks([] if r < len(GENRES) - 1 else ticks)
             ax.set_yticks([])
             if c == 0:
                 ax.set_ylabel(genre, fontsize=11)
             if r == 0:
                 ax.set_title(f"clip {c}", fontsize=9)
-    fig.suptitle(f"Synthetic genres (seed {seed}): log-mel spectrograms, 0-8 kHz", fontsize=12)
+    fig.suptitle(f"Synthetic genres (seed {seed}): log-mel spectrograms, "
+                 f"0-{sample_rate / 2000:g} kHz, {seconds:g} s", fontsize=12)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=80)

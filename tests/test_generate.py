@@ -152,6 +152,29 @@ def test_griffin_lim_from_a_train_dir_and_phase_mismatch_with_an_export(run, tmp
     assert "exported with phase=if" in str(e.value.code)
 
 
+def test_mel_inversion_override_for_a_train_dir_and_refused_for_an_export(run, tmp_path):
+    train_dir = helpers_rundir.make_train_dir(str(tmp_path / "mel_run"), GENRES, mel=True)
+    sampler = generate.load_sampler(train_dir)
+    refined = generate.load_sampler(train_dir, mel_inversion="refined")
+    assert sampler.trained.representation.mel_inversion == "refined"  # the helper's default
+    magenta = generate.load_sampler(train_dir, mel_inversion="magenta")
+    assert magenta.trained.representation.mel_inversion == "magenta"
+    cond = np.eye(len(GENRES), dtype=np.float32)[:2]
+    z = generate.latents(0, 2, helpers_rundir.LATENT_DIM)
+    a, b = magenta.audio(cond, z), refined.audio(cond, z)
+    assert a.shape == b.shape == (2, helpers_rundir.AUDIO_LENGTH)
+    assert np.all(np.isfinite(a)) and np.all(np.isfinite(b))
+    assert np.abs(a - b).max() > 1e-3
+    generate.main(["generate", f"--train_dir={train_dir}", f"--output_dir={tmp_path / 'o'}",
+                   "--genre=jazz", "--num_samples=1", "--mel_inversion=magenta"])
+    assert _read(tmp_path / "o" / "jazz_0.wav")[0].shape == (helpers_rundir.AUDIO_LENGTH,)
+    _, export_dir = run
+    with pytest.raises(SystemExit) as e:
+        generate.main(["generate", f"--export_dir={export_dir}", f"--output_dir={tmp_path}",
+                       "--mel_inversion=refined"])
+    assert "re-export" in str(e.value.code)
+
+
 def test_source_and_flag_errors_are_clear(run, tmp_path):
     train_dir, export_dir = run
     cases = [
