@@ -319,6 +319,7 @@ class EvalOptions:
     ndb_alpha: float = 0.05
     phase: str = "if"
     mel_inversion: typing.Optional[str] = None
+    truncation: float = 1.0
     seed: int = 0
     batch_size: int = 16
     classifier_dir: typing.Optional[str] = None
@@ -425,8 +426,9 @@ def evaluate(train_dir, data_cfg=None, options=None):
     data_cfg: a datasets.DataConfig; default from the run's flags.txt.
     """
     options = options or EvalOptions()
-    sampler = generate_lib.TrainDirSampler(train_dir, options.phase,
-                                           mel_inversion=options.mel_inversion)
+    sampler = generate_lib.load_sampler(train_dir, phase=options.phase,
+                                        mel_inversion=options.mel_inversion,
+                                        truncation=options.truncation)
     trained, genres = sampler.trained, sampler.genres
     rep = trained.representation
     data_cfg = data_cfg or data_config(train_dir, rep)
@@ -451,6 +453,7 @@ def evaluate(train_dir, data_cfg=None, options=None):
         "train_dir": train_dir, "checkpoint": trained.checkpoint,
         "images_seen": int(trained.images_seen.numpy()), "stage": int(trained.stage),
         "phase": options.phase, "mel_inversion": rep.mel_inversion,
+        "truncation": options.truncation,
         "genres": list(genres), "dataset": data_cfg.dataset,
         "seed": options.seed,
         "classifier": {"dir": classifier_dir, "trained_now": trained_now,
@@ -468,7 +471,9 @@ def _fmt(v, digits=3):
 def markdown_table(m):
     """The summary and per-genre tables as Markdown."""
     lines = [f"Evaluation of {m.get('train_dir', '?')} at {m.get('images_seen', '?')} "
-             f"images (phase {m.get('phase', '?')}; {m['num_real']} real / "
+             f"images (phase {m.get('phase', '?')}, mel inverse "
+             f"{m.get('mel_inversion', '?')}, truncation {m.get('truncation', 1.0):g}; "
+             f"{m['num_real']} real / "
              f"{m['num_generated']} generated clips)", "",
              "| metric | value |", "| --- | --- |",
              f"| real accuracy (classifier ceiling) | {_fmt(m['real_accuracy'])} |",
@@ -593,6 +598,9 @@ def make_flags():
                        flag_values=fv)
     flags.DEFINE_enum("phase", "if", list(representation_lib.PHASES), "Phase reconstruction "
                       "of generated clips: 'if' or 'griffin_lim'.", flag_values=fv)
+    flags.DEFINE_float("truncation", 1.0, "Scale the generated clips' latents by this "
+                       "(the truncation trick; < 1 trades diversity for typicality). The "
+                       "metrics record it.", lower_bound=0.0, flag_values=fv)
     flags.DEFINE_enum("mel_inversion", None, list(spectral.MEL_INVERSIONS), "Mel-to-audio "
                       "inverse for the generated clips instead of the run's own "
                       "(representation.json): compare inverses on one trained model.",
@@ -634,7 +642,7 @@ def main(argv=None):
         num_generated_per_genre=fv.num_generated_per_genre,
         classifier_epochs=fv.classifier_epochs, retrain_classifier=fv.retrain_classifier,
         ndb_bins=fv.ndb_bins, ndb_alpha=fv.ndb_alpha, phase=fv.phase,
-        mel_inversion=fv.mel_inversion, seed=fv.seed,
+        mel_inversion=fv.mel_inversion, truncation=fv.truncation, seed=fv.seed,
         batch_size=fv.batch_size, classifier_dir=fv.classifier_dir)
     try:
         rep = representation_lib.Representation.load(fv.train_dir)

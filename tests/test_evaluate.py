@@ -197,6 +197,10 @@ def test_second_evaluation_reuses_the_saved_classifier(evaluated, tmp_path):
     second = evaluate.main(args[:-1] + [f"--output_json={out}"])
     assert second["classifier"]["trained_now"] is False
     assert second["real_accuracy"] == pytest.approx(first["real_accuracy"])
+    assert first["truncation"] == 1.0 and first["diversity_l1_ratio"] > 0.05
+    # Truncation 0 sends every latent to the mean: one clip per genre, no diversity left.
+    third = evaluate.main(args[:-1] + [f"--output_json={tmp_path / 't0.json'}", "--truncation=0"])
+    assert third["truncation"] == 0.0 and third["diversity_l1_ratio"] < 1e-3
     assert os.path.exists(out) and os.path.exists(str(tmp_path / "again.png"))
 
 

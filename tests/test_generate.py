@@ -175,6 +175,25 @@ def test_mel_inversion_override_for_a_train_dir_and_refused_for_an_export(run, t
     assert "re-export" in str(e.value.code)
 
 
+def test_truncation_scales_the_latents_for_train_dirs_and_exports(run, tmp_path):
+    train_dir, export_dir = run
+    cond = np.eye(len(GENRES), dtype=np.float32)[[2, 2]]
+    z = generate.latents(5, 2, helpers_rundir.LATENT_DIM)
+    for source in ({"train_dir": train_dir}, {"export_dir": export_dir}):
+        plain = generate.load_sampler(**source)
+        half = generate.load_sampler(**source, truncation=0.5)
+        np.testing.assert_allclose(half.audio(cond, z), plain.audio(cond, 0.5 * z), atol=1e-5)
+        assert np.abs(half.audio(cond, z) - plain.audio(cond, z)).max() > 1e-3
+        # psi = 0: every latent becomes the mean, so one clip per genre.
+        zero = generate.load_sampler(**source, truncation=0.0).audio(cond, z)
+        np.testing.assert_allclose(zero[0], zero[1], atol=1e-6)
+    manifest = generate.main(["generate", f"--train_dir={train_dir}", f"--output_dir={tmp_path}",
+                              "--genre=jazz", "--num_samples=1", "--truncation=0.7"])
+    assert manifest["truncation"] == pytest.approx(0.7)
+    with pytest.raises(ValueError, match="truncation"):
+        generate.load_sampler(train_dir, truncation=-1.0)
+
+
 def test_source_and_flag_errors_are_clear(run, tmp_path):
     train_dir, export_dir = run
     cases = [
