@@ -123,6 +123,10 @@ flags.DEFINE_float("consistency_weight", 0.0, "Weight of the phase-consistency t
                    "final stage the generator also pays the mean |log-magnitude of the audio "
                    "its own IF gives - the log-magnitude it drew| (normalised units); 0 = off.",
                    lower_bound=0.0)
+flags.DEFINE_float("dynamics_weight", 0.0, "Weight of the temporal-contrast term: the "
+                   "generator also pays the squared gap between its clips' and the same "
+                   "genre's real clips' std over time of the band-averaged log-magnitude "
+                   "(gan.dynamics); 0 = off.", lower_bound=0.0)
 flags.DEFINE_float("gp_weight", 10.0, "WGAN-GP gradient penalty weight.")
 flags.DEFINE_float("drift_weight", 0.001, "Weight of E[D(real)^2].")
 flags.DEFINE_float("ac_weight", 10.0, "Weight of the genre classifier cross-entropy "
@@ -403,6 +407,7 @@ def train():
                     penalty_fraction=FLAGS.penalty_fraction,
                     consistency_weight=FLAGS.consistency_weight,
                     consistency_fn=representation.resynthesized_log_magnitude,
+                    dynamics_weight=FLAGS.dynamics_weight,
                     jit_compile=FLAGS.jit_compile)
     checkpoint = make_checkpoint(gan)
     manager = tf.train.CheckpointManager(checkpoint, rundir.checkpoint_dir(train_dir),

@@ -17,6 +17,8 @@ from gansynth_tf.gan import (
     genre_cross_entropy,
     gradient_penalty,
     make_optimizers,
+    dynamics,
+    dynamics_gap,
     mode_seeking_ratio,
     mode_seeking_term,
     penalty_count,
@@ -284,6 +286,69 @@ def test_consistency_term_runs_at_the_final_stage_only_and_pulls_towards_its_tar
     assert hist_low["consistency"][-1] == 0.0
     with pytest.raises(ValueError, match="consistency_fn"):
         build_gan(TINY).compile(consistency_weight=1.0)
+
+
+def test_dynamics_is_the_std_over_time_of_band_envelopes():
+    x = np.zeros([3, 8, 16, 2], np.float32)
+    x[1, :4, :, 0] = 1.0  # loud, then silent: every band's envelope has std 0.5
+    x[2, :, :4, 0] = np.arange(8)[:, None]  # a ramp in the lowest band only
+    x[..., 1] = np.random.default_rng(0).normal(size=x[..., 1].shape)  # IF is ignored
+    d = dynamics(x).numpy()
+    assert d.shape == (3, 4)
+    np.testing.assert_allclose(d[0], 0.0, atol=1e-5)
+    np.testing.assert_allclose(d[1], 0.5, atol=1e-6)
+    np.testing.assert_allclose(d[2], [np.std(np.arange(8)), 0, 0, 0], atol=1e-5)
+    with pytest.raises(ValueError, match="bands"):
+        dynamics(x, bands=3)
+
+
+def test_dynamics_gap_compares_genre_means_over_genres_present_on_both_sides():
+    steady, pulsing = np.zeros([8, 16, 2], np.float32), np.zeros([8, 16, 2], np.float32)
+    pulsing[::2, :, 0] = 1.0  # std 0.5 in every band
+    real = np.stack([pulsing, steady, pulsing])
+    genre = tf.one_hot([0, 1, 2], 4)
+    assert float(dynamics_gap(real, genre, real, genre)) == 0.0
+    # Fakes of genres 0 and 3: genre 3 has no real clip, so only genre 0 counts; its real
+    # mean is 0.5 and its fake mean (steady + pulsing) / 2 = 0.25.
+    fake = np.stack([steady, pulsing, steady])
+    fake_genre = tf.one_hot([0, 0, 3], 4)
+    assert float(dynamics_gap(real, genre, fake, fake_genre)) == pytest.approx(0.25 ** 2, rel=1e-4)
+    # The gradient raises a too-steady fake's contrast and never reaches the reals.
+    fake_var, real_var = tf.Variable(fake), tf.Variable(real)
+    with tf.GradientTape() as tape:
+        gap = dynamics_gap(real_var, genre, fake_var, fake_genre)
+    g_fake, g_real = tape.gradient(gap, [fake_var, real_var])
+    assert g_real is None or float(tf.reduce_max(tf.abs(g_real))) == 0.0
+    stepped = fake - 0.5 * g_fake.numpy()
+    assert float(dynamics_gap(real, genre, stepped, fake_genre)) < 0.25 ** 2
+
+
+def test_dynamics_term_pulls_the_generator_towards_the_real_contrast():
+    # Reals alternate between loud and silent frames (contrast ~1). From the same weights
+    # and batch, generator updates with the term must raise the contrast of the clips more
+    # than updates without it.
+    x, y = genre_band_data(64, seed=4)
+    x[:, ::2, :, 0], x[:, 1::2, :, 0] = 1.0, -1.0
+    batch = next(iter(dataset(x, y, 16)))
+    z = np.random.default_rng(1).normal(size=(32, TINY.latent_dim)).astype("float32")
+    onehot = np.eye(4, dtype="float32")[np.arange(32) % 4]
+
+    def after_steps(weight, steps=3):
+        gan = make_gan(seed=4, mode_seeking_weight=0.0, dynamics_weight=weight)
+        gan.set_stage(1, 1.0)
+        before = float(np.mean(dynamics(gan.generator([z, onehot]))))
+        for _ in range(steps):
+            logs = gan.train_step(batch)
+        return before, float(np.mean(dynamics(gan.generator([z, onehot])))), logs
+
+    start, c_off, logs_off = after_steps(0.0)
+    _, c_on, logs_on = after_steps(1000.0)
+    real_c = float(np.mean(dynamics(x)))
+    assert start < real_c - 0.1  # the untrained generator is too steady
+    assert c_on - start > 2 * (c_off - start) and c_on > start + 0.01, (start, c_off, c_on)
+    assert "dynamics_gap" not in logs_off and float(logs_on["dynamics_gap"]) > 0
+    with pytest.raises(ValueError, match="dynamics_weight"):
+        build_gan(TINY).compile(dynamics_weight=-1.0)
 
 
 def test_compile_rejects_unknown_loss_and_bad_penalty_fraction():
