@@ -12,7 +12,13 @@ sound wrong once their (generated) IF phase is integrated. This script separates
    log-magnitudes re-analysed from the generated audio;
 3. the phase-consistency mismatch `mean|resynthesised log-magnitude - drawn log-magnitude|`
    (`Representation.resynthesized_log_magnitude`) for real and generated features, and for
-   real magnitudes with a random IF channel (what "no phase information" scores).
+   real magnitudes with a random IF channel (what "no phase information" scores);
+4. hybrids judged by the audio classifier, each generated clip paired with a held-out real
+   clip of its genre: real magnitude + generated IF, generated magnitude + real IF, and the
+   generated clip with the real clip's envelope over time (each frame's mean log-magnitude)
+   and the reverse; plus real round trips through Griffin-Lim;
+5. temporal contrast (`gan.dynamics`, mean over its bands) of real and generated features
+   per genre.
 
     python bench/diagnose_quality.py --train_dirs=runs/quality/ms0,runs/quality/ms1 \\
         --classifier_dir=runs/quality/classifier --output_json=bench/results/diagnosis.json
@@ -36,7 +42,7 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from gansynth_tf import classifier as classifier_lib  # noqa: E402
-from gansynth_tf import datasets, evaluate, generate  # noqa: E402
+from gansynth_tf import datasets, evaluate, gan, generate  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("train_dirs", None, "Runs to diagnose (their latest checkpoint).")
@@ -48,6 +54,8 @@ flags.DEFINE_integer("num_feature_train", 200, "Real clips per genre that train 
 flags.DEFINE_integer("num_generated", 50, "Generated clips per genre.")
 flags.DEFINE_integer("feature_epochs", 8, "Epochs of the feature classifier.")
 flags.DEFINE_integer("seed", 0, "Latents and classifier initialisation.")
+flags.DEFINE_enum("mel_inversion", None, ["magenta", "refined"], "Mel inverse for every "
+                  "audio rendering (default: each run's own).")
 flags.DEFINE_string("output_json", None, "Where to write the figures.")
 
 
@@ -77,7 +85,7 @@ def _batched(fn, x, batch=64):
 
 
 def diagnose(train_dir, classifier_dir):
-    sampler = generate.TrainDirSampler(train_dir, "if")
+    sampler = generate.TrainDirSampler(train_dir, "if", mel_inversion=FLAGS.mel_inversion)
     rep, genres = sampler.trained.representation, list(sampler.genres)
     g = len(genres)
     source = datasets.build_source(evaluate.data_config(train_dir, rep))
@@ -88,8 +96,8 @@ def diagnose(train_dir, classifier_dir):
     def features(waves):
         return _batched(lambda w: rep.waves_to_features(w[:, :, None]), waves)
 
-    def to_audio(feats):
-        return _batched(lambda f: rep.features_to_waves(f, "if"), feats)
+    def to_audio(feats, phase="if"):
+        return _batched(lambda f: rep.features_to_waves(f, phase), feats)
 
     def audio_acc(waves, y):
         pred = clf.predict(np.nan_to_num(waves))[0].argmax(1)
@@ -126,6 +134,42 @@ def diagnose(train_dir, classifier_dir):
         resynth = _batched(rep.resynthesized_log_magnitude, feats)
         return float(np.mean(np.abs(resynth - feats[..., 0])))
 
+    # Hybrids: pair generated clip k of a genre with held-out real clip k of that genre.
+    n = FLAGS.num_generated
+    order = np.argsort(held_y, kind="stable")
+    pick = np.concatenate([order[held_y[order] == k][:n] for k in range(g)])
+    if len(pick) != len(fake_y):
+        raise ValueError(f"--num_real must be >= --num_generated ({n}) for the hybrids")
+    real_f, fake_f = held_feats[pick], fake_feats
+    fake_env = fake_f[..., 0].mean(axis=2, keepdims=True)
+    real_env = real_f[..., 0].mean(axis=2, keepdims=True)
+
+    def swap(base, channel, other):
+        out = base.copy()
+        out[..., channel] = other[..., channel]
+        return out
+
+    def shift_envelope(base, from_env, to_env):
+        out = base.copy()
+        out[..., 0] = np.clip(out[..., 0] - from_env + to_env, -1.0, 1.0)
+        return out
+
+    out["audio_classifier"].update({
+        "real_round_trip_griffin_lim": audio_acc(to_audio(held_feats, "griffin_lim"), held_y),
+        "real_magnitude_generated_if": audio_acc(to_audio(swap(real_f, 1, fake_f)), fake_y),
+        "generated_magnitude_real_if": audio_acc(to_audio(swap(fake_f, 1, real_f)), fake_y),
+        "generated_with_real_envelope": audio_acc(
+            to_audio(shift_envelope(fake_f, fake_env, real_env)), fake_y),
+        "real_with_generated_envelope": audio_acc(
+            to_audio(shift_envelope(real_f, real_env, fake_env)), fake_y)})
+
+    def contrast(feats, y):
+        d = np.asarray(gan.dynamics(feats)).mean(axis=1)
+        return float(d.mean()), [float(d[y == k].mean()) for k in range(g)]
+
+    out["temporal_contrast"] = {"real": contrast(real_f, fake_y),
+                                "generated": contrast(fake_f, fake_y)}
+
     random_if = held_feats.copy()
     random_if[..., 1] = np.random.default_rng(FLAGS.seed).uniform(-0.8, 0.8, random_if[..., 1].shape)
     out["consistency_mismatch"] = {"real": mismatch(held_feats), "generated": mismatch(fake_feats),
@@ -141,6 +185,9 @@ def _table(results):
             for key, (acc, per) in r[which].items():
                 rows.append([name, which.replace("_", " "), key.replace("_", " "), f"{acc:.3f}",
                              " ".join("-" if p is None else f"{p:.2f}" for p in per)])
+        for key, (value, per) in r["temporal_contrast"].items():
+            rows.append([name, "temporal contrast (gan.dynamics)", key, f"{value:.3f}",
+                         " ".join(f"{p:.3f}" for p in per)])
         c = r["consistency_mismatch"]
         rows.append([name, "consistency mismatch", "real / generated / real + random IF",
                      f"{c['real']:.3f} / {c['generated']:.3f} / {c['real_with_random_if']:.3f}", ""])
