@@ -13,6 +13,9 @@ against ONE shared genre classifier, and writes a comparison:
     <output_dir>/quality.png    per-genre accuracy and diversity of every run
     <output_dir>/samples_ms<w>.png   spectrogram sheet of each run (generate.py)
 
+With --truncations=1,0.7 every run is also evaluated with its latents scaled by 0.7 (the
+truncation trick; `evaluate --truncation`): one more column per run and value.
+
 Rerunning resumes: a finished run is not retrained (its training command exits at once),
 so only the evaluation is repeated.
 """
@@ -41,6 +44,8 @@ flags.DEFINE_string("output_dir", os.path.join(REPO, "bench", "results", "qualit
 flags.DEFINE_list("train_flags", [], "Extra flags for run_training.py, e.g. "
                   "--train_flags=--total_images=20000.")
 flags.DEFINE_list("eval_flags", [], "Extra flags for gansynth_tf.evaluate.")
+flags.DEFINE_list("truncations", ["1"], "Evaluate every run at each of these latent "
+                  "scales (evaluate --truncation).")
 flags.DEFINE_integer("samples_per_genre", 4, "Clips per genre in each spectrogram sheet.")
 flags.DEFINE_string("output_json", None, "Also copy quality.json here (run_all.sh).")
 
@@ -67,8 +72,14 @@ def _f3(v):
     return "n/a" if v is None else f"{v:.3f}"
 
 
+def _label(r, short=False):
+    psi = r.get("truncation", 1.0)
+    base = f"ms {r['weight']:g}" if short else f"mode seeking {r['weight']:g}"
+    return base if psi == 1.0 else f"{base}, psi {psi:g}"
+
+
 def markdown(runs):
-    head = "| metric | " + " | ".join(f"mode seeking {r['weight']:g}" for r in runs) + " |"
+    head = "| metric | " + " | ".join(_label(r) for r in runs) + " |"
     lines = [head, "|---|" + "---|" * len(runs),
              _row(f"genre accuracy of generated clips (target >= {TARGET_ACCURACY})", _f3,
                   runs, "generated_accuracy"),
@@ -87,7 +98,7 @@ def markdown(runs):
                  for r in runs) + " |"]
     genres = list(runs[0]["metrics"]["per_genre"])
     lines += ["", "| genre | " + " | ".join(
-        f"acc ms {r['weight']:g} | div ms {r['weight']:g}" for r in runs) + " |",
+        f"acc {_label(r, True)} | div {_label(r, True)}" for r in runs) + " |",
         "|---|" + "---|---|" * len(runs)]
     for g in genres:
         cells = []
@@ -111,11 +122,11 @@ def plot(runs, path):
     ax1.bar(x - 0.4 + width / 2, real, width, color="#999999", label="real (ceiling)")
     for i, r in enumerate(runs, 1):
         pg = r["metrics"]["per_genre"]
-        label = f"ms {r['weight']:g}: {r['metrics']['generated_accuracy']:.2f}"
+        label = f"{_label(r, True)}: {r['metrics']['generated_accuracy']:.2f}"
         ax1.bar(x - 0.4 + width * (i + 0.5), [pg[g]["generated_accuracy"] for g in genres],
                 width, label=label)
         ax2.bar(x - 0.4 + width * (i + 0.5), [pg[g]["diversity_l1_ratio"] for g in genres],
-                width, label=f"ms {r['weight']:g}: {r['metrics']['diversity_l1_ratio']:.2f}")
+                width, label=f"{_label(r, True)}: {r['metrics']['diversity_l1_ratio']:.2f}")
     ax1.axhline(TARGET_ACCURACY, color="black", lw=0.8, ls="--")
     ax2.axhline(TARGET_DIVERSITY, color="black", lw=0.8, ls="--")
     ax2.axhline(1.0, color="#999999", lw=0.8, ls=":")
@@ -149,11 +160,16 @@ def main(argv):
                  f"--train_dir={train_dir}", f"--mode_seeking_weight={weight:g}",
                  f"--seed={FLAGS.seed}", "--verbose=2", *FLAGS.train_flags]
         seconds = _run(train, log)
-        out_json = os.path.join(FLAGS.output_dir, f"{name}_metrics.json")
-        evaluate = [sys.executable, "-m", "gansynth_tf.evaluate", f"--train_dir={train_dir}",
-                    f"--classifier_dir={classifier_dir}", f"--output_json={out_json}",
-                    f"--seed={FLAGS.seed}", *FLAGS.eval_flags]
-        _run(evaluate, log)
+        evaluations = []
+        for psi in (float(t) for t in FLAGS.truncations):
+            suffix = "" if psi == 1.0 else f"_psi{psi:g}"
+            out_json = os.path.join(FLAGS.output_dir, f"{name}{suffix}_metrics.json")
+            evaluate = [sys.executable, "-m", "gansynth_tf.evaluate",
+                        f"--train_dir={train_dir}", f"--classifier_dir={classifier_dir}",
+                        f"--output_json={out_json}", f"--seed={FLAGS.seed}",
+                        f"--truncation={psi:g}", *FLAGS.eval_flags]
+            _run(evaluate, log)
+            evaluations.append((psi, evaluate, out_json))
         sheet_dir = os.path.join(FLAGS.runs_dir, name + "_samples")
         _run([sys.executable, "-m", "gansynth_tf.generate", f"--train_dir={train_dir}",
               f"--output_dir={sheet_dir}", f"--num_samples={FLAGS.samples_per_genre}",
@@ -161,8 +177,6 @@ def main(argv):
         with open(os.path.join(sheet_dir, "sheet.png"), "rb") as src, open(
                 os.path.join(FLAGS.output_dir, f"samples_{name}.png"), "wb") as dst:
             dst.write(src.read())
-        with open(out_json) as f:
-            metrics = json.load(f)
         # A resumed, already finished run trains for ~0 s: keep the first measured time.
         times_path = os.path.join(train_dir, "bench_quality_train_seconds.json")
         if os.path.exists(times_path) and seconds < 60:
@@ -171,8 +185,12 @@ def main(argv):
         else:
             with open(times_path, "w") as f:
                 json.dump({"seconds": seconds}, f)
-        runs.append({"weight": weight, "train_dir": train_dir, "train_seconds": seconds,
-                     "train_command": train, "eval_command": evaluate, "metrics": metrics})
+        for psi, evaluate, out_json in evaluations:
+            with open(out_json) as f:
+                metrics = json.load(f)
+            runs.append({"weight": weight, "truncation": psi, "train_dir": train_dir,
+                         "train_seconds": seconds, "train_command": train,
+                         "eval_command": evaluate, "metrics": metrics})
     result = {"runs": runs, "targets": {"generated_accuracy": TARGET_ACCURACY,
                                         "diversity_l1_ratio": TARGET_DIVERSITY}}
     table = markdown(runs)
