@@ -23,11 +23,12 @@ not fit smears energy in overlap-add (silences fill with noise, onsets blur), wh
 critic, seeing only the spectrogram, does not penalise directly.
 
 With ``dynamics_weight > 0`` the generator also pays for the gap between the temporal
-contrast of its clips and that of the real clips of the same genre in the batch:
-``dynamics_weight * mean_genres,bands (mean_fake - mean_real)^2`` of :func:`dynamics` (the
-std over time of the log-magnitude in a few frequency bands). Under-trained generators
-average over where in a clip events fall; their kicks, gaps and note changes come out
-smeared, which a critic tolerates long before a listener (or a genre classifier) does.
+statistics of its clips and those of the real clips of the same genre in the batch:
+``dynamics_weight * mean_genres,stats (mean_fake - mean_real)^2`` of :func:`dynamics`
+(contrast and flux over time of the log-magnitude in a few frequency bands).
+Under-trained generators average over where in a clip events fall; their kicks, gaps and
+note changes come out smeared, which a critic tolerates long before a listener (or a genre
+classifier) does.
 
 Either penalty can be computed on a fraction of each batch (``penalty_fraction``),
 weighted up so that its expectation is unchanged: the double back-propagation is the
@@ -145,12 +146,14 @@ def mode_seeking_ratio(fake1, fake2, z1, z2):
 
 
 def dynamics(features, bands=4):
-    """Temporal contrast per clip: ``[N, T, F, C]`` -> ``[N, bands]`` float32.
+    """Temporal contrast and onset strength per clip: ``[N, T, F, C]`` -> ``[N, 2 * bands]``.
 
     Channel 0 (log-magnitude) is averaged within ``bands`` equal frequency bands (``F`` must
-    divide), giving each band's envelope over the ``T`` frames; the result is that
-    envelope's standard deviation over time. A steady texture scores ~0; kicks and silences,
-    attacks and decays score high.
+    divide), giving each band's envelope over the ``T`` frames. Columns ``[:bands]`` are
+    each envelope's standard deviation over time (slow contrast: kicks against silences,
+    attacks against decays); columns ``[bands:]`` its mean absolute frame-to-frame change
+    (band-wise spectral flux: onsets that strike a whole band at once). Incoherent
+    pixel noise averages out within a band and scores low on both.
     """
     x = tf.cast(features[..., 0], tf.float32)
     t, f = x.shape[1], x.shape[2]
@@ -159,7 +162,9 @@ def dynamics(features, bands=4):
     envelope = tf.reduce_mean(tf.reshape(x, [-1, t, bands, f // bands]), axis=-1)
     centred = envelope - tf.reduce_mean(envelope, axis=1, keepdims=True)
     # sqrt(var + tiny): a steady envelope (var 0) must get a zero gradient, not NaN.
-    return tf.sqrt(tf.reduce_mean(tf.square(centred), axis=1) + 1e-12)
+    contrast = tf.sqrt(tf.reduce_mean(tf.square(centred), axis=1) + 1e-12)
+    flux = tf.reduce_mean(tf.abs(envelope[:, 1:] - envelope[:, :-1]), axis=1)
+    return tf.concat([contrast, flux], axis=-1)
 
 
 def dynamics_gap(real, genre, fake, fake_genre, bands=4):

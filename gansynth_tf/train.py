@@ -123,10 +123,10 @@ flags.DEFINE_float("consistency_weight", 0.0, "Weight of the phase-consistency t
                    "final stage the generator also pays the mean |log-magnitude of the audio "
                    "its own IF gives - the log-magnitude it drew| (normalised units); 0 = off.",
                    lower_bound=0.0)
-flags.DEFINE_float("dynamics_weight", 0.0, "Weight of the temporal-contrast term: the "
+flags.DEFINE_float("dynamics_weight", 0.0, "Weight of the temporal-dynamics term: the "
                    "generator also pays the squared gap between its clips' and the same "
-                   "genre's real clips' std over time of the band-averaged log-magnitude "
-                   "(gan.dynamics); 0 = off.", lower_bound=0.0)
+                   "genre's real clips' contrast and flux over time of the band-averaged "
+                   "log-magnitude (gan.dynamics); 0 = off.", lower_bound=0.0)
 flags.DEFINE_float("gp_weight", 10.0, "WGAN-GP gradient penalty weight.")
 flags.DEFINE_float("drift_weight", 0.001, "Weight of E[D(real)^2].")
 flags.DEFINE_float("ac_weight", 10.0, "Weight of the genre classifier cross-entropy "

@@ -288,16 +288,21 @@ def test_consistency_term_runs_at_the_final_stage_only_and_pulls_towards_its_tar
         build_gan(TINY).compile(consistency_weight=1.0)
 
 
-def test_dynamics_is_the_std_over_time_of_band_envelopes():
+def test_dynamics_is_the_contrast_and_flux_of_band_envelopes():
     x = np.zeros([3, 8, 16, 2], np.float32)
-    x[1, :4, :, 0] = 1.0  # loud, then silent: every band's envelope has std 0.5
+    x[1, :4, :, 0] = 1.0  # loud, then silent: every band's envelope has std 0.5, one step
     x[2, :, :4, 0] = np.arange(8)[:, None]  # a ramp in the lowest band only
     x[..., 1] = np.random.default_rng(0).normal(size=x[..., 1].shape)  # IF is ignored
     d = dynamics(x).numpy()
-    assert d.shape == (3, 4)
+    assert d.shape == (3, 8)
     np.testing.assert_allclose(d[0], 0.0, atol=1e-5)
-    np.testing.assert_allclose(d[1], 0.5, atol=1e-6)
-    np.testing.assert_allclose(d[2], [np.std(np.arange(8)), 0, 0, 0], atol=1e-5)
+    np.testing.assert_allclose(d[1], [0.5] * 4 + [1 / 7] * 4, atol=1e-6)
+    np.testing.assert_allclose(d[2], [np.std(np.arange(8)), 0, 0, 0, 1, 0, 0, 0], atol=1e-5)
+    # Pixel noise that is incoherent across a band mostly averages out of its envelope;
+    # the same noise struck across the whole band at once does not.
+    noise = np.random.default_rng(1).normal(0, 0.3, [1, 32, 64, 2]).astype(np.float32)
+    coherent = np.repeat(noise[:, :, :1], 64, axis=2)
+    assert np.all(dynamics(noise).numpy() < 0.5 * dynamics(coherent).numpy())
     with pytest.raises(ValueError, match="bands"):
         dynamics(x, bands=3)
 
@@ -308,11 +313,13 @@ def test_dynamics_gap_compares_genre_means_over_genres_present_on_both_sides():
     real = np.stack([pulsing, steady, pulsing])
     genre = tf.one_hot([0, 1, 2], 4)
     assert float(dynamics_gap(real, genre, real, genre)) == 0.0
-    # Fakes of genres 0 and 3: genre 3 has no real clip, so only genre 0 counts; its real
-    # mean is 0.5 and its fake mean (steady + pulsing) / 2 = 0.25.
+    # Fakes of genres 0 and 3: genre 3 has no real clip, so only genre 0 counts. Its real
+    # clip has contrast 0.5 and flux 1 in every band; its fakes (steady + pulsing) average
+    # half that: gap = mean(4 x 0.25^2, 4 x 0.5^2).
     fake = np.stack([steady, pulsing, steady])
     fake_genre = tf.one_hot([0, 0, 3], 4)
-    assert float(dynamics_gap(real, genre, fake, fake_genre)) == pytest.approx(0.25 ** 2, rel=1e-4)
+    expected = (0.25 ** 2 + 0.5 ** 2) / 2
+    assert float(dynamics_gap(real, genre, fake, fake_genre)) == pytest.approx(expected, rel=1e-4)
     # The gradient raises a too-steady fake's contrast and never reaches the reals.
     fake_var, real_var = tf.Variable(fake), tf.Variable(real)
     with tf.GradientTape() as tape:
@@ -320,7 +327,7 @@ def test_dynamics_gap_compares_genre_means_over_genres_present_on_both_sides():
     g_fake, g_real = tape.gradient(gap, [fake_var, real_var])
     assert g_real is None or float(tf.reduce_max(tf.abs(g_real))) == 0.0
     stepped = fake - 0.5 * g_fake.numpy()
-    assert float(dynamics_gap(real, genre, stepped, fake_genre)) < 0.25 ** 2
+    assert float(dynamics_gap(real, genre, stepped, fake_genre)) < expected
 
 
 def test_dynamics_term_pulls_the_generator_towards_the_real_contrast():
