@@ -16,7 +16,7 @@ sound wrong once their (generated) IF phase is integrated. This script separates
 4. hybrids judged by the audio classifier, each generated clip paired with a held-out real
    clip of its genre: real magnitude + generated IF, generated magnitude + real IF, and the
    generated clip with the real clip's envelope over time (each frame's mean log-magnitude)
-   and the reverse; plus real round trips through Griffin-Lim;
+   and the reverse; plus real and generated clips through Griffin-Lim (no IF used);
 5. temporal contrast (`gan.dynamics`, mean over its bands) of real and generated features
    per genre.
 
@@ -49,8 +49,9 @@ flags.DEFINE_list("train_dirs", None, "Runs to diagnose (their latest checkpoint
 flags.DEFINE_string("classifier_dir", None, "The audio genre classifier (evaluate's); "
                     "default <train_dir>/eval_classifier of the first run.")
 flags.DEFINE_integer("num_real", 50, "Held-out real clips per genre.")
-flags.DEFINE_integer("num_feature_train", 200, "Real clips per genre that train the "
-                     "feature classifier.")
+flags.DEFINE_integer("num_feature_train", 150, "Real clips per genre that train the "
+                     "feature classifier (after the held-out ones: the quickstart has 200 "
+                     "clips per genre).")
 flags.DEFINE_integer("num_generated", 50, "Generated clips per genre.")
 flags.DEFINE_integer("feature_epochs", 8, "Epochs of the feature classifier.")
 flags.DEFINE_integer("seed", 0, "Latents and classifier initialisation.")
@@ -156,6 +157,7 @@ def diagnose(train_dir, classifier_dir):
 
     out["audio_classifier"].update({
         "real_round_trip_griffin_lim": audio_acc(to_audio(held_feats, "griffin_lim"), held_y),
+        "generated_griffin_lim": audio_acc(to_audio(fake_feats, "griffin_lim"), fake_y),
         "real_magnitude_generated_if": audio_acc(to_audio(swap(real_f, 1, fake_f)), fake_y),
         "generated_magnitude_real_if": audio_acc(to_audio(swap(fake_f, 1, real_f)), fake_y),
         "generated_with_real_envelope": audio_acc(
@@ -180,7 +182,8 @@ def diagnose(train_dir, classifier_dir):
 def _table(results):
     rows = []
     for r in results:
-        name = os.path.basename(os.path.normpath(r["train_dir"]))
+        # parent/run: runs of different experiments are often all called ms0 / ms1.
+        name = "/".join(os.path.normpath(r["train_dir"]).split(os.sep)[-2:])
         for which in ("audio_classifier", "feature_classifier"):
             for key, (acc, per) in r[which].items():
                 rows.append([name, which.replace("_", " "), key.replace("_", " "), f"{acc:.3f}",

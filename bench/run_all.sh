@@ -6,6 +6,7 @@
 #   bench/run_all.sh                    # uses $PYTHON, else ./venv, ../venv, .venv, python3
 #   PYTHON=/path/to/python bench/run_all.sh
 #   bench/run_all.sh --skip-data        # leave out bench_data.py
+#   BENCH_OUT=/tmp/b bench/run_all.sh   # write somewhere else than bench/results/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ -z "${PYTHON:-}" ]]; then
@@ -14,7 +15,7 @@ if [[ -z "${PYTHON:-}" ]]; then
   done
 fi
 PYTHON="${PYTHON:-python3}"
-OUT=bench/results
+OUT="${BENCH_OUT:-bench/results}"
 mkdir -p "$OUT"
 skip_data=0
 [[ "${1:-}" == "--skip-data" ]] && skip_data=1
