@@ -310,7 +310,7 @@ class GANSynthGAN(keras.Model):
         fraction. ``consistency_weight`` / ``consistency_fn``: the phase-consistency term of
         the module docstring (``consistency_fn`` maps features ``[N, T, F, C]`` at the final
         resolution to the resynthesised normalised log-magnitude ``[N, T, F]``).
-        ``dynamics_weight``: the temporal-contrast matching term of the module docstring
+        ``dynamics_weight``: the temporal-dynamics matching term of the module docstring
         (every stage; 0 skips it).
 
         The EMA's half-life in images is that of ``ema_decay`` per step, but at most

@@ -148,16 +148,15 @@ def load_sampler(train_dir=None, export_dir=None, phase=None, checkpoint=None,
     if train_dir:
         sampler = TrainDirSampler(train_dir, phase or "if", checkpoint, griffin_lim_iterations,
                                   mel_inversion)
-        sampler.truncation = float(truncation)
-        return sampler
-    if mel_inversion:
-        raise ValueError(f"--mel_inversion applies to --train_dir runs; {export_dir} has its "
-                         f"inverse baked in: re-export the run to change it")
-    sampler = ExportSampler(export_dir)
-    if phase and phase != sampler.phase:
-        raise ValueError(f"--phase={phase} but {export_dir} was exported with "
-                         f"phase={sampler.phase}: re-export with --phase={phase} or generate "
-                         f"from the run with --train_dir")
+    else:
+        if mel_inversion:
+            raise ValueError(f"--mel_inversion applies to --train_dir runs; {export_dir} has "
+                             f"its inverse baked in: re-export the run to change it")
+        sampler = ExportSampler(export_dir)
+        if phase and phase != sampler.phase:
+            raise ValueError(f"--phase={phase} but {export_dir} was exported with "
+                             f"phase={sampler.phase}: re-export with --phase={phase} or "
+                             f"generate from the run with --train_dir")
     sampler.truncation = float(truncation)
     return sampler
 
