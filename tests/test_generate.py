@@ -31,6 +31,21 @@ def _read(path):
     return audio, rate, soundfile.info(path).subtype
 
 
+def _exit_message(*args):
+    """generate.main(args) must exit with a message (a bad flag or source): returns it."""
+    with pytest.raises(SystemExit) as e:
+        generate.main(["generate", *args])
+    return str(e.value.code)
+
+
+def _one_jazz_clip(train_dir, output_dir, *flags):
+    """Generates jazz_0.wav from train_dir with extra flags; returns (manifest, audio)."""
+    manifest = generate.main(["generate", f"--train_dir={train_dir}",
+                              f"--output_dir={output_dir}", "--genre=jazz", "--num_samples=1",
+                              *flags])
+    return manifest, _read(os.path.join(str(output_dir), "jazz_0.wav"))[0]
+
+
 def _is_png(path):
     with open(path, "rb") as f:
         return f.read(8) == PNG_MAGIC
@@ -141,15 +156,12 @@ def test_latent_interpolation_joins_two_seeds(run, tmp_path):
 
 def test_griffin_lim_from_a_train_dir_and_phase_mismatch_with_an_export(run, tmp_path):
     train_dir, export_dir = run
-    manifest = generate.main(["generate", f"--train_dir={train_dir}",
-                              f"--output_dir={tmp_path}", "--genre=jazz", "--num_samples=1",
-                              "--phase=griffin_lim", "--griffin_lim_iterations=2"])
+    manifest, audio = _one_jazz_clip(train_dir, tmp_path, "--phase=griffin_lim",
+                                     "--griffin_lim_iterations=2")
     assert manifest["phase"] == "griffin_lim"
-    assert _read(tmp_path / "jazz_0.wav")[0].shape == (helpers_rundir.AUDIO_LENGTH,)
-    with pytest.raises(SystemExit) as e:
-        generate.main(["generate", f"--export_dir={export_dir}", f"--output_dir={tmp_path}",
-                       "--phase=griffin_lim"])
-    assert "exported with phase=if" in str(e.value.code)
+    assert audio.shape == (helpers_rundir.AUDIO_LENGTH,)
+    assert "exported with phase=if" in _exit_message(
+        f"--export_dir={export_dir}", f"--output_dir={tmp_path}", "--phase=griffin_lim")
 
 
 def test_mel_inversion_override_for_a_train_dir_and_refused_for_an_export(run, tmp_path):
@@ -165,14 +177,11 @@ def test_mel_inversion_override_for_a_train_dir_and_refused_for_an_export(run, t
     assert a.shape == b.shape == (2, helpers_rundir.AUDIO_LENGTH)
     assert np.all(np.isfinite(a)) and np.all(np.isfinite(b))
     assert np.abs(a - b).max() > 1e-3
-    generate.main(["generate", f"--train_dir={train_dir}", f"--output_dir={tmp_path / 'o'}",
-                   "--genre=jazz", "--num_samples=1", "--mel_inversion=magenta"])
-    assert _read(tmp_path / "o" / "jazz_0.wav")[0].shape == (helpers_rundir.AUDIO_LENGTH,)
+    _, audio = _one_jazz_clip(train_dir, tmp_path / "o", "--mel_inversion=magenta")
+    assert audio.shape == (helpers_rundir.AUDIO_LENGTH,)
     _, export_dir = run
-    with pytest.raises(SystemExit) as e:
-        generate.main(["generate", f"--export_dir={export_dir}", f"--output_dir={tmp_path}",
-                       "--mel_inversion=refined"])
-    assert "re-export" in str(e.value.code)
+    assert "re-export" in _exit_message(f"--export_dir={export_dir}", f"--output_dir={tmp_path}",
+                                        "--mel_inversion=refined")
 
 
 def test_truncation_scales_the_latents_for_train_dirs_and_exports(run, tmp_path):
@@ -187,8 +196,7 @@ def test_truncation_scales_the_latents_for_train_dirs_and_exports(run, tmp_path)
         # psi = 0: every latent becomes the mean, so one clip per genre.
         zero = generate.load_sampler(**source, truncation=0.0).audio(cond, z)
         np.testing.assert_allclose(zero[0], zero[1], atol=1e-6)
-    manifest = generate.main(["generate", f"--train_dir={train_dir}", f"--output_dir={tmp_path}",
-                              "--genre=jazz", "--num_samples=1", "--truncation=0.7"])
+    manifest, _ = _one_jazz_clip(train_dir, tmp_path, "--truncation=0.7")
     assert manifest["truncation"] == pytest.approx(0.7)
     with pytest.raises(ValueError, match="truncation"):
         generate.load_sampler(train_dir, truncation=-1.0)
