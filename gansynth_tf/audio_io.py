@@ -68,6 +68,8 @@ KAISER_BETA = 8.6
 # Rate pairs whose polyphase matrix would exceed this many coefficients (odd rates
 # such as 44056 Hz give huge up/down factors) are resampled by soundfile+scipy instead.
 MAX_POLYPHASE_COEFFS = 4_000_000
+# Floats of framed input held at once while resampling (16 MB).
+RESAMPLE_CHUNK_FLOATS = 1 << 22
 
 
 class AudioProbeError(Exception):
@@ -276,7 +278,10 @@ def resample_tf(wave, rate_in, rate_out):
     """Resamples mono float32 [n] (a tensor) between static integer rates, in the graph.
 
     Equals :func:`resample_np` (scipy.signal.resample_poly, same filter) to float32
-    rounding; output length ceil(n * up / down).
+    rounding; output length ceil(n * up / down). The input is cut into overlapping frames
+    one chunk of RESAMPLE_CHUNK_FLOATS at a time: framing a whole track at once costs
+    frame_len / down floats per input sample (33x for 48 -> 16 kHz, gigabytes for one
+    long track), and oneDNN's strided conv1d materialises the same patches.
     """
     wave = tf.convert_to_tensor(wave, tf.float32)
     up, down = resampling_factors(rate_in, rate_out)
@@ -284,14 +289,22 @@ def resample_tf(wave, rate_in, rate_out):
         return wave
     w, left = _polyphase_matrix(rate_in, rate_out)
     frame_len = w.shape[0]
+    chunk = max(1, RESAMPLE_CHUNK_FLOATS // frame_len)      # blocks per chunk
     n = tf.shape(wave)[0]
     n_out = (n * up + down - 1) // down
     blocks = (n_out + up - 1) // up
-    needed = (blocks - 1) * down + frame_len
-    right = tf.maximum(0, needed - left - n)
-    padded = tf.pad(wave, [[left, right]])
-    frames = tf.signal.frame(padded, frame_len, down, pad_end=False)[:blocks]
-    out = tf.matmul(frames, tf.constant(w))          # [blocks, up]
+    chunks = (blocks + chunk - 1) // chunk
+    needed = (chunks * chunk - 1) * down + frame_len
+    padded = tf.pad(wave, [[left, tf.maximum(0, needed - left - n)]])
+    weights = tf.constant(w)
+    span = (chunk - 1) * down + frame_len
+
+    def one_chunk(c):
+        piece = tf.slice(padded, [c * chunk * down], [span])
+        return tf.matmul(tf.signal.frame(piece, frame_len, down), weights)   # [chunk, up]
+
+    out = tf.map_fn(one_chunk, tf.range(chunks), parallel_iterations=1,
+                    fn_output_signature=tf.TensorSpec([chunk, up], tf.float32))
     return tf.reshape(out, [-1])[:n_out]
 
 
