@@ -37,6 +37,7 @@ from absl import logging
 
 from gansynth_tf import audio_io
 from gansynth_tf import spectral
+from gansynth_tf import split as split_lib
 from gansynth_tf import synthetic
 
 DATASETS = ("synthetic", "folder", "manifest", "nsynth")
@@ -46,6 +47,11 @@ GENRE_MAP_FILE = "genres.json"
 NSYNTH_PITCH_RANGE = (24, 84)
 NSYNTH_RATE = 16000
 NSYNTH_LENGTH = 64000
+# The synthetic source's held-out clips come from this seed offset: disjoint from training.
+SYNTHETIC_HELDOUT_SEED = 100_003
+# Decoded whole tracks held in the training shuffle buffer when they are not cached in
+# memory (disk cache or none): a bound in bytes, so long tracks cannot fill the RAM.
+TRACK_SHUFFLE_MB = 256
 
 
 class DataError(ValueError):
@@ -59,6 +65,10 @@ class DataConfig:
     clips_per_file: windows cut from each file per epoch (training) or in the fixed
       evaluation set; None = as many non-overlapping windows as fit (at least one),
       e.g. 7 for a 30 s GTZAN track at 4 s.
+    balanced: sample every genre equally often; None = on for file sources (folder,
+      manifest, FMA), off for NSynth (GANSynth's setting); the synthetic genres are equal.
+    holdout_fraction: share of each file-source genre's tracks held out from training
+      (:mod:`gansynth_tf.split`); 0 = none.
     cache: keep decoded audio in memory when it is below cache_max_mb; cache_dir
       caches on disk instead (any size).
     synthetic_clips_per_genre: size of the synthetic dataset (clip indices 0..N-1).
@@ -71,7 +81,8 @@ class DataConfig:
     sample_rate: int = 16000
     audio_length: int = 64000
     clips_per_file: Optional[int] = None
-    balanced: bool = False
+    balanced: Optional[bool] = None
+    holdout_fraction: float = split_lib.DEFAULT_FRACTION
     cache: bool = True
     cache_dir: Optional[str] = None
     cache_max_mb: int = 2048
@@ -92,6 +103,9 @@ class DataConfig:
         if self.sample_rate <= 0 or self.audio_length <= 0:
             raise DataError(f"sample_rate ({self.sample_rate}) and audio_length "
                             f"({self.audio_length}) must be positive.")
+        if not 0.0 <= self.holdout_fraction < 1.0:
+            raise DataError(f"--holdout_fraction={self.holdout_fraction}: must be in [0, 1) "
+                            "(0.12 holds out about one track in eight of each genre).")
         if self.clips_per_file is not None and self.clips_per_file < 1:
             raise DataError(f"--clips_per_file={self.clips_per_file}: must be >= 1 "
                             "(or unset for automatic).")
@@ -189,6 +203,7 @@ class Source(abc.ABC):
     """
 
     name = "source"
+    balanced_by_default = False
 
     def __init__(self, cfg, genres, class_counts, clip_counts=None, skipped=()):
         self.cfg = cfg
@@ -205,9 +220,19 @@ class Source(abc.ABC):
         return len(self.genres)
 
     @property
+    def balanced(self):
+        """Whether training oversamples small genres (cfg.balanced, else the default)."""
+        if self.cfg.balanced is None:
+            return self.balanced_by_default
+        return bool(self.cfg.balanced)
+
+    @property
     def num_clips(self):
         """Evaluation windows in one pass over the data."""
         return int(sum(self.clip_counts.values()))
+
+    def _split_note(self):
+        return ""
 
     def _balance_weights(self):
         """Per-genre oversampling factors that equalise clips per epoch."""
@@ -221,11 +246,17 @@ class Source(abc.ABC):
         """A start-up report: genres, counts and skipped files."""
         lines = [f"{self.name}: {self.num_genres} genres, {sum(self.class_counts.values())} "
                  f"items, {self.num_clips} clips of {self.cfg.audio_length} samples at "
-                 f"{self.cfg.sample_rate} Hz"]
+                 f"{self.cfg.sample_rate} Hz{self._split_note()}"]
         width = max(len(g) for g in self.genres)
         for i, g in enumerate(self.genres):
             lines.append(f"  {i:3d} {g:<{width}}  {self.class_counts.get(g, 0):7d} items "
                          f"{self.clip_counts.get(g, 0):8d} clips")
+        if self.balanced:
+            weights = self._balance_weights()
+            lines.append(f"  balanced sampling: on (each genre's clips drawn x{min(weights):.2f}"
+                         f"-x{max(weights):.2f}; --nobalanced turns it off)")
+        else:
+            lines.append("  balanced sampling: off (genres drawn in proportion to their clips)")
         if self.skipped:
             reasons = collections.Counter(_reason_kind(r) for _, r in self.skipped)
             lines.append(f"  skipped {len(self.skipped)} input(s): " +
@@ -247,11 +278,45 @@ def _reason_kind(reason):
 
 
 class FileSource(Source):
-    """Audio files with genre labels (folder, manifest and FMA layouts)."""
+    """Audio files with genre labels (folder, manifest and FMA layouts).
 
-    def __init__(self, cfg, entries, name, skipped=(), where=""):
-        """entries: [(path, genre)] of candidate audio files (not yet probed)."""
+    Attributes (besides Source's):
+      track_split: the :class:`~gansynth_tf.split.TrackSplit` of all the layout's files.
+      split: which of its files this source reads ('train', 'heldout' or 'all').
+    """
+
+    balanced_by_default = True
+
+    def __init__(self, cfg, entries, name, skipped=(), where="", root=None, split="all",
+                 track_split=None):
+        """entries: [(path, genre)] of candidate audio files (not yet probed).
+
+        root: the folder file keys are relative to (default: the common parent).
+        split: 'train' / 'heldout' / 'all'; track_split: a saved split to apply (default:
+        chosen from the files with cfg.holdout_fraction).
+        """
         self.name = name
+        if split not in split_lib.SPLITS:
+            raise ValueError(f"split={split!r}: expected one of {split_lib.SPLITS}")
+        root = root or os.path.commonpath([os.path.dirname(os.path.abspath(p))
+                                           for p, _ in entries])
+        keys = [split_lib.file_key(p, root) for p, _ in entries]
+        if track_split is None:
+            track_split = split_lib.choose(zip(keys, (g for _, g in entries)),
+                                           cfg.holdout_fraction)
+        self.track_split, self.split = track_split, split
+        if split != "all":
+            want = split == "heldout"
+            all_genres = sorted(set(g for _, g in entries))
+            entries = [(p, g) for (p, g), k in zip(entries, keys)
+                       if track_split.is_held_out(g, k) == want]
+            missing = sorted(set(all_genres) - set(g for _, g in entries))
+            if missing:
+                raise DataError(
+                    f"{name}{where}: no {'held-out' if want else 'training'} track for "
+                    f"genre(s) {missing} (a genre needs at least two files to hold one "
+                    "out); add tracks, or evaluate on training tracks with "
+                    "--holdout_fraction=0.")
         self.backend = audio_io.resolve_backend(cfg.audio_backend)
         if cfg.audio_backend == "tfio" and self.backend != "tfio":
             logging.warning("%s: --audio_backend=tfio unavailable, using soundfile.", name)
@@ -301,6 +366,15 @@ class FileSource(Source):
         self.cache_mode = self._cache_mode()
         self._decoded = None
         logging.info("%s", self.summary())
+
+    def _split_note(self):
+        counts = self.track_split.counts()
+        held = sum(h for h, _ in counts.values())
+        total = sum(h + t for h, t in counts.values())
+        if self.split == "all":
+            return f" (all {total} tracks, held-out ones included)"
+        return (f" ({self.split} split: {held} of {total} tracks held out for evaluation, "
+                f"--holdout_fraction={self.track_split.fraction:g})")
 
     def _cache_mode(self):
         cfg = self.cfg
@@ -360,9 +434,15 @@ class FileSource(Source):
                                           reshuffle_each_iteration=True)
             decoded = self._decode(files, False)
         else:
-            decoded = self.decoded_dataset().shuffle(min(n_files, 512), seed=self._seed(2),
+            # In memory the buffer holds references to cached tracks; from a disk cache it
+            # holds copies, so bound it in bytes there.
+            tracks = min(n_files, 512)
+            if self.cache_mode:
+                mean_bytes = self.decoded_bytes / max(1, n_files)
+                tracks = max(2, min(tracks, int(TRACK_SHUFFLE_MB * 2**20 // mean_bytes)))
+            decoded = self.decoded_dataset().shuffle(tracks, seed=self._seed(2),
                                                      reshuffle_each_iteration=True)
-        weights = self._balance_weights() if cfg.balanced else None
+        weights = self._balance_weights() if self.balanced else None
         rand = tf.data.Dataset.random(seed=self._seed(3), rerandomize_each_iteration=True)
 
         def random_windows(item, r):
@@ -585,7 +665,11 @@ class SyntheticSource(Source):
 
     name = "synthetic"
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, split="all"):
+        # Held-out clips are synthesised from another seed: disjoint from the training ones.
+        if split == "heldout":
+            cfg = dataclasses.replace(cfg, seed=cfg.seed + SYNTHETIC_HELDOUT_SEED)
+        self.split = split
         n = int(cfg.synthetic_clips_per_genre)
         if n < 1:
             raise DataError(f"--synthetic_clips_per_genre={n}: must be >= 1.")
@@ -663,8 +747,9 @@ class NSynthSource(Source):
 
     name = "nsynth"
 
-    def __init__(self, cfg):
-        self.files = _nsynth_files(cfg.data_dir)
+    def __init__(self, cfg, split="all"):
+        self.split = split
+        self.files = _nsynth_files(cfg.data_dir, heldout=split == "heldout")
         self.label_key = {"instrument_family": "instrument_family_str",
                           "instrument_source": "instrument_source_str",
                           "pitch": "pitch"}[cfg.nsynth_label]
@@ -756,7 +841,7 @@ class NSynthSource(Source):
             ds = pipeline(not training)
         if not training:
             return ds
-        if cfg.balanced:
+        if self.balanced:
             weights = self._balance_weights()
             rand = tf.data.Dataset.random(seed=self._seed(8), rerandomize_each_iteration=True)
             ds = tf.data.Dataset.zip((ds, rand)).flat_map(
@@ -767,8 +852,17 @@ class NSynthSource(Source):
                           reshuffle_each_iteration=True)
 
 
-def _nsynth_files(data_dir):
+def _nsynth_files(data_dir, heldout=False):
+    """NSynth's TFRecords; heldout=True: its own valid (else test) split beside them."""
     _require_dir(data_dir, "--dataset=nsynth")
+    if heldout:
+        folder = data_dir if os.path.isdir(data_dir) else os.path.dirname(data_dir)
+        for name in ("nsynth-valid", "nsynth-test"):
+            files = sorted(glob.glob(os.path.join(folder, name + "*.tfrecord*")))
+            if files:
+                return files
+        logging.warning("--dataset=nsynth: no nsynth-valid/-test TFRecords beside %s: "
+                        "evaluating on the training records.", data_dir)
     if os.path.isfile(data_dir):
         return [data_dir]
     files = sorted(glob.glob(os.path.join(data_dir, "nsynth-train*.tfrecord*")))
@@ -783,19 +877,29 @@ def _nsynth_files(data_dir):
 # ----------------------------------------------------------------------------- entry points
 
 
-def build_source(cfg):
-    """Probes the configured data and returns a Source (see module docstring)."""
+def build_source(cfg, split="all", track_split=None):
+    """Probes the configured data and returns a Source (see module docstring).
+
+    split: 'train' (what training reads: held-out tracks left out), 'heldout' (only
+    them; NSynth: its valid/test records; synthetic: clips of another seed) or 'all'.
+    track_split: a saved :class:`~gansynth_tf.split.TrackSplit` for file sources
+    (default: chosen from the files with cfg.holdout_fraction).
+    """
     cfg.validate()
+    if split not in split_lib.SPLITS:
+        raise ValueError(f"split={split!r}: expected one of {split_lib.SPLITS}")
     if cfg.dataset == "synthetic":
-        return SyntheticSource(cfg)
+        return SyntheticSource(cfg, split)
     if cfg.dataset == "nsynth":
-        return NSynthSource(cfg)
+        return NSynthSource(cfg, split)
+    files = dict(split=split, track_split=track_split)
     if cfg.dataset == "folder":
         entries, root = folder_entries(cfg.data_dir)
-        return FileSource(cfg, entries, "folder", where=f" ({root})")
+        return FileSource(cfg, entries, "folder", where=f" ({root})", root=root, **files)
     if cfg.fma_metadata:
         entries, audio_dir = fma_entries(cfg.data_dir, cfg.fma_metadata)
-        return FileSource(cfg, entries, "fma", where=f" ({audio_dir})")
+        return FileSource(cfg, entries, "fma", where=f" ({audio_dir})", root=audio_dir,
+                          **files)
     _require_dir(cfg.data_dir, "--dataset=manifest")
     entries, skipped, csv_path = manifest_entries(cfg.data_dir)
     for path, reason in skipped:
@@ -803,7 +907,8 @@ def build_source(cfg):
     if not entries:
         raise DataError(f"--dataset=manifest: no usable audio rows in {csv_path} "
                         f"({len(skipped)} skipped).")
-    return FileSource(cfg, entries, "manifest", skipped=skipped, where=f" ({csv_path})")
+    return FileSource(cfg, entries, "manifest", skipped=skipped, where=f" ({csv_path})",
+                      root=os.path.dirname(os.path.abspath(csv_path)), **files)
 
 
 def make_train_dataset(source, batch_size, to_features, training=True, repeat=True):

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from gansynth_tf import datasets, networks, normalizers, progressive, rundir
+from gansynth_tf import split as split_lib
 from gansynth_tf.representation import Representation
 
 FLAGS = flags.FLAGS
@@ -65,7 +66,13 @@ flags.DEFINE_integer("audio_length", 4096, "Samples per training clip (GANSynth:
                      "at 16 kHz); long tracks are cut into windows of this length.")
 flags.DEFINE_integer("clips_per_file", None, "Windows per file per epoch (default: as many "
                      "as fit without overlap).")
-flags.DEFINE_boolean("balanced", False, "Sample genres equally often, whatever their counts.")
+flags.DEFINE_boolean("balanced", None, "Sample genres equally often, whatever their clip "
+                     "counts (default: on for folder/manifest/FMA, off for NSynth; "
+                     "--nobalanced turns it off).")
+flags.DEFINE_float("holdout_fraction", split_lib.DEFAULT_FRACTION, "Share of each genre's "
+                   "tracks (folder/manifest/FMA) held out for evaluation, chosen from the "
+                   "file names and saved as <train_dir>/split.json; training never reads "
+                   "them. 0 = train on every track.", lower_bound=0.0, upper_bound=0.9)
 flags.DEFINE_boolean("cache", True, "Keep decoded audio in memory when it fits "
                      "(--cache_max_mb).")
 flags.DEFINE_string("cache_dir", None, "Cache decoded audio on disk here instead.")
@@ -389,7 +396,12 @@ def train():
         keras.mixed_precision.set_global_policy("mixed_float16")
     strategy = make_strategy()
 
-    source = datasets.build_source(datasets.config_from_flags(FLAGS))
+    # A resumed run keeps the split it started with, even if files were added since.
+    saved_split = split_lib.load(train_dir)
+    source = datasets.build_source(datasets.config_from_flags(FLAGS), split="train",
+                                   track_split=saved_split)
+    if getattr(source, "track_split", None) is not None and saved_split is None:
+        source.track_split.save(train_dir)
     representation, config, schedule = _prepare_run(source)
     with open(os.path.join(train_dir, "flags.txt"), "w") as f:
         f.write(FLAGS.flags_into_string())

@@ -174,7 +174,13 @@ def test_balanced_sampling_oversamples_small_genres(tmp_path):
     for _ in range(3):
         counts.update(int(y) for _, y in ds.as_numpy_iterator())
     assert counts[0] == 18 and counts[1] == 18      # weight 6.0 exactly for "small"
-    plain = datasets.build_source(_cfg(tmp_path, audio_backend="soundfile"))
+    # File sources balance by default; --nobalanced draws genres as they come.
+    default = datasets.build_source(_cfg(tmp_path, audio_backend="soundfile"))
+    assert default.balanced and "balanced sampling: on" in default.summary()
+    assert collections.Counter(int(y) for _, y in default.waves_dataset(True)
+                               .as_numpy_iterator()) == {0: 6, 1: 6}
+    plain = datasets.build_source(_cfg(tmp_path, audio_backend="soundfile", balanced=False))
+    assert "balanced sampling: off" in plain.summary()
     assert collections.Counter(int(y) for _, y in plain.waves_dataset(True)
                                .as_numpy_iterator()) == {0: 6, 1: 1}
 
