@@ -89,9 +89,14 @@ def diagnose(train_dir, classifier_dir):
     sampler = generate.TrainDirSampler(train_dir, "if", mel_inversion=FLAGS.mel_inversion)
     rep, genres = sampler.trained.representation, list(sampler.genres)
     g = len(genres)
-    source = datasets.build_source(evaluate.data_config(train_dir, rep))
-    held, held_y, train, train_y = evaluate.collect_real(source, genres, FLAGS.num_real,
-                                                         FLAGS.num_feature_train)
+    cfg = evaluate.data_config(train_dir, rep)
+    held_split, track_split, _ = evaluate.heldout_split(train_dir, cfg)
+    held_source = evaluate.real_source(cfg, held_split, track_split, FLAGS.num_real)
+    held, held_y = evaluate.collect_clips(held_source, genres, FLAGS.num_real)
+    train_source = evaluate.real_source(cfg, "train" if held_split == "heldout" else "all",
+                                        getattr(held_source, "track_split", track_split),
+                                        FLAGS.num_feature_train)
+    train, train_y = evaluate.collect_clips(train_source, genres, FLAGS.num_feature_train)
     clf = classifier_lib.GenreClassifier.load(classifier_dir)
 
     def features(waves):

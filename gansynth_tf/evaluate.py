@@ -4,21 +4,27 @@
         [--num_generated_per_genre=50] [--classifier_epochs=10] [--tensorboard]
 
 Data flags (--dataset, --data_dir, ...) default to the run's own flags.txt, and sample rate
-and clip length always come from the run's representation.json. Real clips are the fixed,
-evenly spaced evaluation windows (`source.waves_dataset(training=False)`), split per genre
-in stream order: the first --num_real are the held-out evaluation set, the next
---num_classifier_train train the genre classifier (classifier.py). The classifier is saved
-in RUN/eval_classifier/ and reused by later evaluations of the same run.
+and clip length always come from the run's representation.json. Real clips come from the
+tracks the run held out (its split.json; :mod:`gansynth_tf.split`): --num_real per genre,
+spread over those tracks, are what every metric scores. The judges learn from
+--num_classifier_train clips per genre of the training tracks: the neural genre classifier
+(classifier.py; saved in RUN/eval_classifier/ and reused by later evaluations of the same
+run) and a second, independent judge (feature_judge.py: MFCC / spectral-contrast
+statistics + logistic regression). Their accuracy on the held-out real clips is the
+ceiling the generated clips are measured against.
 
 Metrics (GANSynth section 4 / Richardson & Weiss 2018), in the JSON:
 
 * real_accuracy: the classifier on held-out real clips (the ceiling);
-  generated_accuracy: the classifier's genre == the conditioning genre ("pitch accuracy").
+  generated_accuracy: the classifier's genre == the conditioning genre ("pitch accuracy");
+  judge2_real_accuracy / judge2_generated_accuracy: the same for the feature judge.
 * mean_entropy: mean per-clip entropy of the predicted genre distribution (nats; low =
   confidently one genre); marginal_entropy: entropy of the mean prediction (high = all
   genres produced); max_entropy = ln(num_genres).
 * frechet_distance: Frechet distance between Gaussians fitted to the classifier embeddings
-  of real and generated clips (an FID analogue).
+  of real and generated clips (an FID analogue); frechet_distance_real_vs_real: the same
+  between the held-out real clips and real clips of the training tracks (what a generator
+  that matched the training tracks would score).
 * ndb, ndb_k: k-means (K bins) on whitened log-mel spectrograms of the real clips; a bin is
   statistically different when a two-proportion z-test of its real vs generated share has
   p < alpha; NDB/K is the fraction of such bins (0 = matches, 1 = every bin differs).
@@ -46,16 +52,22 @@ from absl import logging
 from gansynth_tf import classifier as classifier_lib
 from gansynth_tf import datasets
 from gansynth_tf import export as export_lib
+from gansynth_tf import feature_judge
 from gansynth_tf import generate as generate_lib
 from gansynth_tf import representation as representation_lib
 from gansynth_tf import spectral
+from gansynth_tf import split as split_lib
 
 FLAGS_FILE = "flags.txt"
 CLASSIFIER_SUBDIR = "eval_classifier"
+# Beside the saved classifier: its training clips' embeddings and audio features, so a
+# reused classifier still gives the real-vs-real distance and fits the feature judge.
+REFERENCE_FILE = "reference.npz"
 EVAL_SUBDIR = "eval"
 # Data flags that evaluate accepts as overrides of the run's flags.txt.
 DATA_FLAGS = ("dataset", "data_dir", "fma_metadata", "nsynth_label", "audio_backend",
-              "clips_per_file", "synthetic_clips_per_genre", "cache_dir")
+              "clips_per_file", "synthetic_clips_per_genre", "cache_dir",
+              "holdout_fraction")
 
 
 # ----------------------------------------------------------------------------- maths
@@ -254,54 +266,77 @@ def data_config(train_dir, rep, overrides=None):
     return datasets.DataConfig(**kwargs)
 
 
-def collect_real(source, genres, num_real, num_train):
-    """Per-genre held-out and classifier-training clips from the evaluation stream.
+def collect_clips(source, genres, per_genre):
+    """Up to `per_genre` clips of each genre, spread evenly over the source's windows.
 
-    In stream order, each genre's first `num_real` clips are held out and the next
-    `num_train` train the classifier; reading stops once every quota is met. A genre with
-    fewer clips is split in the same proportion (at least one held out).
+    Reads the whole evaluation stream (`source.waves_dataset(training=False)`), then keeps
+    evenly spaced clips of each genre so that every track contributes, not only the first
+    ones in file order.
 
     Args:
       genres: the run's genre names; source genres are mapped to them by name.
     Returns:
-      (held waves `[n, L]`, held labels `[n]`, train waves `[m, L]`, train labels `[m]`),
-      labels are ids into `genres`.
+      (waves float32 `[n, L]`, labels int32 `[n]`), labels are ids into `genres`.
     """
     if sorted(source.genres) != sorted(genres):
         raise ValueError(
             f"the data's genres {source.genres} differ from the run's {list(genres)}: "
             f"evaluate on the data the run was trained on (--dataset/--data_dir)")
     to_run = {i: genres.index(g) for i, g in enumerate(source.genres)}
-    quota = num_real + num_train
     clips = {g: [] for g in range(len(genres))}
-    full = 0
     for wave, label in source.waves_dataset(training=False).as_numpy_iterator():
-        g = to_run[int(label)]
-        if len(clips[g]) < quota:
-            clips[g].append(wave)
-            full += len(clips[g]) == quota
-            if full == len(genres):
-                break
-    held, held_y, train, train_y = [], [], [], []
-    for g, waves in clips.items():
-        if not waves:
+        clips[to_run[int(label)]].append(wave)
+    waves, labels = [], []
+    for g, found in clips.items():
+        if not found:
             raise ValueError(f"no evaluation clips of genre {genres[g]!r} in the data")
-        n_held = num_real if len(waves) >= quota else max(
-            1, int(round(len(waves) * num_real / max(quota, 1))))
-        if len(waves) < quota:
-            logging.warning("genre %r: only %d clips (wanted %d): %d held out, %d for the "
-                            "classifier", genres[g], len(waves), quota, n_held,
-                            len(waves) - n_held)
-        held += waves[:n_held]
-        held_y += [g] * n_held
-        train += waves[n_held:]
-        train_y += [g] * (len(waves) - n_held)
+        if len(found) < per_genre:
+            logging.warning("genre %r: only %d clips of the %d wanted", genres[g],
+                            len(found), per_genre)
+        keep = np.unique(np.round(np.linspace(0, len(found) - 1,
+                                              min(per_genre, len(found)))).astype(int))
+        waves += [found[i] for i in keep]
+        labels += [g] * len(keep)
     length = source.cfg.audio_length
+    stacked = np.stack(waves).astype(np.float32) if waves else np.zeros([0, length],
+                                                                         np.float32)
+    return stacked, np.array(labels, np.int32)
 
-    def stack(w):
-        return np.stack(w).astype(np.float32) if w else np.zeros([0, length], np.float32)
 
-    return stack(held), np.array(held_y, np.int32), stack(train), np.array(train_y, np.int32)
+def real_source(cfg, split, track_split, per_genre):
+    """A Source of `split` whose evaluation stream holds about `per_genre` clips a genre.
+
+    File sources read ceil(per_genre / fewest files of a genre) windows per file (unless
+    --clips_per_file says otherwise), so that the smallest genre still fills its quota
+    while a large corpus is not read into memory whole; nothing is cached.
+    """
+    cfg = dataclasses.replace(cfg, cache=False)
+    source = datasets.build_source(cfg, split=split, track_split=track_split)
+    if isinstance(source, datasets.FileSource) and cfg.clips_per_file is None:
+        fewest = max(1, min(source.class_counts.values()))
+        cfg = dataclasses.replace(cfg, clips_per_file=max(1, math.ceil(per_genre / fewest)))
+        source = datasets.build_source(cfg, split=split, track_split=source.track_split)
+    return source
+
+
+def heldout_split(train_dir, cfg):
+    """(split name for the scored real clips, the run's TrackSplit or None, a note)."""
+    track_split = split_lib.load(train_dir)
+    if cfg.dataset in ("synthetic", "nsynth"):
+        return "heldout", None, "held-out clips" if cfg.dataset == "synthetic" else \
+            "NSynth's own held-out records"
+    if track_split is None:
+        logging.warning("%s has no %s (trained before held-out splits): choosing one now "
+                        "with --holdout_fraction=%g; this run's training may have read "
+                        "those tracks.", train_dir, split_lib.SPLIT_FILE, cfg.holdout_fraction)
+        if cfg.holdout_fraction == 0:
+            return "all", None, "training tracks (no held-out split)"
+        return "heldout", None, "tracks chosen as held out now (the run has no split.json)"
+    if track_split.fraction == 0:
+        logging.warning("%s was trained on every track (--holdout_fraction=0): real clips "
+                        "come from training tracks, so the ceiling is optimistic.", train_dir)
+        return "all", track_split, "training tracks (--holdout_fraction=0)"
+    return "heldout", track_split, "held-out tracks (split.json)"
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -373,8 +408,13 @@ def generate_clips(sampler, num_per_genre, seed, batch_size):
 
 
 def compute_metrics(clf, genres, sample_rate, real, real_y, fake, fake_y, ndb_bins=50,
-                    ndb_alpha=0.05, seed=0):
-    """All metrics from real and generated waves `[n, L]` with genre ids `[n]`."""
+                    ndb_alpha=0.05, seed=0, judge=None, reference_embeddings=None):
+    """All metrics from real and generated waves `[n, L]` with genre ids `[n]`.
+
+    judge: a fitted :class:`~gansynth_tf.feature_judge.FeatureJudge` (the second judge);
+    reference_embeddings: classifier embeddings of real clips from other (training)
+    tracks, for the real-vs-real Frechet distance beside the generated-vs-real one.
+    """
     real_p, real_emb = clf.predict(real)
     fake_p, fake_emb = clf.predict(fake)
     real_feat = classifier_lib.log_mel_features(real, sample_rate)
@@ -398,6 +438,17 @@ def compute_metrics(clf, genres, sample_rate, real, real_y, fake, fake_y, ndb_bi
         "ndb_alpha": bins["alpha"],
         "num_real": int(len(real)), "num_generated": int(len(fake)),
     }
+    metrics["frechet_distance_real_vs_real"] = None
+    if reference_embeddings is not None and len(reference_embeddings) > 1:
+        metrics["frechet_distance_real_vs_real"] = frechet_distance(
+            *gaussian_stats(real_emb), *gaussian_stats(reference_embeddings))
+    judge_real = judge_fake = None
+    if judge is not None:
+        judge_real, judge_fake = judge.predict(real), judge.predict(fake)
+        metrics["judge2_name"] = feature_judge.NAME
+        metrics["judge2_real_accuracy"] = float(np.mean(judge_real == real_y))
+        metrics["judge2_generated_accuracy"] = float(np.mean(judge_fake == fake_y))
+    metrics["chance_accuracy"] = 1.0 / len(genres)
     per_genre, l1_ratios, l2_ratios = {}, [], []
     for g, name in enumerate(genres):
         r, f = real_y == g, fake_y == g
@@ -411,6 +462,10 @@ def compute_metrics(clf, genres, sample_rate, real, real_y, fake, fake_y, ndb_bi
             "num_real": int(r.sum()), "num_generated": int(f.sum()),
             "real_accuracy": float(np.mean(real_pred[r] == g)) if r.any() else None,
             "generated_accuracy": float(np.mean(fake_pred[f] == g)) if f.any() else None,
+            "judge2_real_accuracy": (float(np.mean(judge_real[r] == g))
+                                     if judge is not None and r.any() else None),
+            "judge2_generated_accuracy": (float(np.mean(judge_fake[f] == g))
+                                          if judge is not None and f.any() else None),
             "diversity_l1_real": r_l1, "diversity_l1_generated": f_l1,
             "diversity_l1_ratio": l1, "diversity_l2_real": r_l2,
             "diversity_l2_generated": f_l2, "diversity_l2_ratio": l2}
@@ -420,41 +475,80 @@ def compute_metrics(clf, genres, sample_rate, real, real_y, fake, fake_y, ndb_bi
     return metrics
 
 
-def evaluate(train_dir, data_cfg=None, options=None):
+def save_reference(classifier_dir, clf, sample_rate, waves, labels):
+    """Embeddings and feature-judge statistics of the classifier's training clips."""
+    _, embeddings = clf.predict(waves)
+    feats = feature_judge.features(waves, sample_rate)
+    path = os.path.join(classifier_dir, REFERENCE_FILE)
+    np.savez(path, embeddings=embeddings, features=feats, labels=np.asarray(labels))
+    return {"embeddings": embeddings, "features": feats, "labels": np.asarray(labels)}
+
+
+def load_reference(classifier_dir):
+    path = os.path.join(classifier_dir, REFERENCE_FILE)
+    if not os.path.exists(path):
+        return None
+    with np.load(path) as f:
+        return {k: f[k] for k in ("embeddings", "features", "labels")}
+
+
+def evaluate(train_dir, data_cfg=None, options=None, checkpoint=None):
     """Runs the whole evaluation of `train_dir`; returns the metrics dict (see module doc).
 
-    data_cfg: a datasets.DataConfig; default from the run's flags.txt.
+    data_cfg: a datasets.DataConfig; default from the run's flags.txt. checkpoint: a
+    checkpoint path of the run (default its latest), e.g. for a learning curve.
     """
     options = options or EvalOptions()
     sampler = generate_lib.load_sampler(train_dir, phase=options.phase,
+                                        checkpoint=checkpoint,
                                         mel_inversion=options.mel_inversion,
                                         truncation=options.truncation)
     trained, genres = sampler.trained, sampler.genres
     rep = trained.representation
     data_cfg = data_cfg or data_config(train_dir, rep)
-    source = datasets.build_source(data_cfg)
+    held_split, track_split, real_from = heldout_split(train_dir, data_cfg)
     classifier_dir = options.classifier_dir or os.path.join(train_dir, CLASSIFIER_SUBDIR)
     clf = load_matching_classifier(classifier_dir, genres, rep, options.retrain_classifier)
+    reference = None if clf is None else load_reference(classifier_dir)
     trained_now = clf is None
-    print(f"reading real clips from the {source.name} data", flush=True)
-    # A reused classifier needs no training clips: read only the held-out ones.
-    held, held_y, train, train_y = collect_real(
-        source, genres, options.num_real, options.num_classifier_train if trained_now else 0)
-    if trained_now:
-        clf = train_classifier(classifier_dir, genres, rep, train, train_y, held, held_y,
-                               options)
+    print(f"reading real clips from {real_from} of the {data_cfg.dataset} data", flush=True)
+    held_source = real_source(data_cfg, held_split, track_split, options.num_real)
+    held, held_y = collect_clips(held_source, genres, options.num_real)
+    track_split = getattr(held_source, "track_split", track_split)
+    if reference is None:
+        # The classifier and the feature judge learn from training tracks only.
+        train_split = "train" if held_split == "heldout" else "all"
+        if data_cfg.dataset == "nsynth":
+            train_split = "train"
+        train_source = real_source(data_cfg, train_split, track_split,
+                                   options.num_classifier_train)
+        train, train_y = collect_clips(train_source, genres, options.num_classifier_train)
+        if trained_now:
+            clf = train_classifier(classifier_dir, genres, rep, train, train_y, held, held_y,
+                                   options)
+        reference = save_reference(classifier_dir, clf, rep.sample_rate, train, train_y)
+    else:
+        print(f"reusing the genre classifier in {classifier_dir} (trained on "
+              f"{clf.meta.get('train_clips', '?')} clips, {clf.meta.get('epochs', '?')} "
+              "epochs; --retrain_classifier trains a new one)", flush=True)
+    judge = feature_judge.FeatureJudge.fit_features(reference["features"], reference["labels"],
+                                                    rep.sample_rate, len(genres), options.seed)
     print(f"generating {options.num_generated_per_genre} clips per genre "
           f"(phase={options.phase})", flush=True)
     fake, fake_y = generate_clips(sampler, options.num_generated_per_genre, options.seed,
                                   options.batch_size)
     metrics = compute_metrics(clf, genres, rep.sample_rate, held, held_y, fake, fake_y,
-                              options.ndb_bins, options.ndb_alpha, options.seed)
+                              options.ndb_bins, options.ndb_alpha, options.seed, judge=judge,
+                              reference_embeddings=reference["embeddings"])
     metrics.update({
         "train_dir": train_dir, "checkpoint": trained.checkpoint,
         "images_seen": int(trained.images_seen.numpy()), "stage": int(trained.stage),
         "phase": options.phase, "mel_inversion": rep.mel_inversion,
         "truncation": options.truncation,
         "genres": list(genres), "dataset": data_cfg.dataset,
+        "real_clips_from": real_from,
+        "heldout_tracks": ({g: len(h) for g, (h, _) in track_split.genres.items()}
+                           if track_split is not None else None),
         "seed": options.seed,
         "classifier": {"dir": classifier_dir, "trained_now": trained_now,
                        **{k: v for k, v in clf.meta.items() if k != "genres"}}})
@@ -475,23 +569,35 @@ def markdown_table(m):
              f"{m.get('mel_inversion', '?')}, truncation {m.get('truncation', 1.0):g}; "
              f"{m['num_real']} real / "
              f"{m['num_generated']} generated clips)", "",
+             f"Real clips: {m.get('real_clips_from', '?')}; chance accuracy "
+             f"{_fmt(m.get('chance_accuracy'))}.", "",
              "| metric | value |", "| --- | --- |",
              f"| real accuracy (classifier ceiling) | {_fmt(m['real_accuracy'])} |",
              f"| generated genre accuracy | {_fmt(m['generated_accuracy'])} |",
+             f"| judge 2 ({m.get('judge2_name', 'n/a')}): real accuracy (ceiling) | "
+             f"{_fmt(m.get('judge2_real_accuracy'))} |",
+             f"| judge 2: generated genre accuracy | "
+             f"{_fmt(m.get('judge2_generated_accuracy'))} |",
              f"| mean per-clip entropy (nats) | {_fmt(m['mean_entropy'])} |",
              f"| marginal entropy (nats, max {m['max_entropy']:.3f}) | "
              f"{_fmt(m['marginal_entropy'])} |",
-             f"| Frechet distance (classifier embedding) | {_fmt(m['frechet_distance'])} |",
+             f"| Frechet distance (classifier embedding), generated vs real | "
+             f"{_fmt(m['frechet_distance'])} |",
+             f"| Frechet distance, real (training tracks) vs real | "
+             f"{_fmt(m.get('frechet_distance_real_vs_real'))} |",
              f"| NDB/K (K={m['ndb_bins']}, alpha {m['ndb_alpha']}) | {_fmt(m['ndb_k'])} "
              f"({m['ndb']} bins) |",
              f"| diversity ratio L1 (generated / real) | {_fmt(m['diversity_l1_ratio'])} |",
              f"| diversity ratio L2 (generated / real) | {_fmt(m['diversity_l2_ratio'])} |",
-             "", "| genre | real acc | generated acc | diversity L1 ratio | "
-             "diversity L2 ratio |", "| --- | --- | --- | --- | --- |"]
+             "", "| genre | real acc | generated acc | judge 2 real | judge 2 generated | "
+             "diversity L1 ratio | diversity L2 ratio |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, g in m["per_genre"].items():
         lines.append(f"| {name} | {_fmt(g['real_accuracy'])} | "
-                     f"{_fmt(g['generated_accuracy'])} | {_fmt(g['diversity_l1_ratio'])} | "
-                     f"{_fmt(g['diversity_l2_ratio'])} |")
+                     f"{_fmt(g['generated_accuracy'])} | "
+                     f"{_fmt(g.get('judge2_real_accuracy'))} | "
+                     f"{_fmt(g.get('judge2_generated_accuracy'))} | "
+                     f"{_fmt(g['diversity_l1_ratio'])} | {_fmt(g['diversity_l2_ratio'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -510,10 +616,16 @@ def plot_metrics(m, path):
                 for n in names]
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(max(8, 1.4 * len(names) + 4), 3.8))
-    ax1.bar(x - 0.2, column("real_accuracy"), 0.4, label="real (ceiling)", color="#999999")
-    ax1.bar(x + 0.2, column("generated_accuracy"), 0.4, label="generated", color="#d95f02")
+    ax1.bar(x - 0.3, column("real_accuracy"), 0.2, label="real (ceiling)", color="#999999")
+    ax1.bar(x - 0.1, column("generated_accuracy"), 0.2, label="generated", color="#d95f02")
+    if m.get("judge2_real_accuracy") is not None:
+        ax1.bar(x + 0.1, column("judge2_real_accuracy"), 0.2, label="judge 2 real",
+                color="#cccccc")
+        ax1.bar(x + 0.3, column("judge2_generated_accuracy"), 0.2, label="judge 2 generated",
+                color="#fdae6b")
     ax1.set_ylim(0, 1.3)  # headroom for the legend
-    ax1.set_title(f"genre accuracy (generated {_fmt(m['generated_accuracy'])})")
+    ax1.set_title(f"genre accuracy (generated {_fmt(m['generated_accuracy'])}, judge 2 "
+                  f"{_fmt(m.get('judge2_generated_accuracy'))})", fontsize=9)
     ax2.bar(x - 0.2, column("diversity_l1_ratio"), 0.4, label="L1", color="#1b9e77")
     ax2.bar(x + 0.2, column("diversity_l2_ratio"), 0.4, label="L2", color="#7570b3")
     ax2.axhline(1.0, color="black", lw=0.8, ls="--")
@@ -525,7 +637,8 @@ def plot_metrics(m, path):
         ax.set_xticks(x)
         ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
         ax.legend(fontsize=8, loc="upper right")
-    fig.suptitle(f"FD {_fmt(m['frechet_distance'], 2)}, NDB/K {_fmt(m['ndb_k'])}, "
+    fig.suptitle(f"FD {_fmt(m['frechet_distance'], 2)} (real vs real "
+                 f"{_fmt(m.get('frechet_distance_real_vs_real'), 2)}), NDB/K {_fmt(m['ndb_k'])}, "
                  f"images {m.get('images_seen', '?')}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -533,8 +646,10 @@ def plot_metrics(m, path):
     return path
 
 
-SCALARS = ("real_accuracy", "generated_accuracy", "mean_entropy", "marginal_entropy",
-           "frechet_distance", "ndb_k", "diversity_l1_ratio", "diversity_l2_ratio")
+SCALARS = ("real_accuracy", "generated_accuracy", "judge2_real_accuracy",
+           "judge2_generated_accuracy", "mean_entropy", "marginal_entropy",
+           "frechet_distance", "frechet_distance_real_vs_real", "ndb_k",
+           "diversity_l1_ratio", "diversity_l2_ratio")
 
 
 def write_tensorboard(m, logdir, step):
@@ -545,8 +660,9 @@ def write_tensorboard(m, logdir, step):
             if m.get(key) is not None:
                 tf.summary.scalar(f"eval/{key}", m[key], step=step)
         for name, g in m["per_genre"].items():
-            for key in ("generated_accuracy", "diversity_l1_ratio"):
-                if g[key] is not None:
+            for key in ("generated_accuracy", "judge2_generated_accuracy",
+                        "diversity_l1_ratio"):
+                if g.get(key) is not None:
                     tf.summary.scalar(f"eval/{key}/{name}", g[key], step=step)
         tf.summary.text("eval/table", markdown_table(m), step=step)
     writer.flush()
@@ -572,17 +688,21 @@ def make_flags():
     fv = flags.FlagValues()
     flags.DEFINE_string("train_dir", None, "Training run to evaluate (its latest "
                         "checkpoint's EMA generator).", flag_values=fv)
+    flags.DEFINE_string("checkpoint", None, "Evaluate this checkpoint of the run instead "
+                        "of its latest (a path under TRAIN_DIR/checkpoints, e.g. for a "
+                        "learning curve).", flag_values=fv)
     flags.DEFINE_string("output_json", None, "Metrics JSON path (default "
                         "TRAIN_DIR/eval/metrics.json); .md and .png are written beside it.",
                         flag_values=fv)
-    flags.DEFINE_integer("num_real", 100, "Held-out real clips PER GENRE for the metrics "
-                         "(the first ones of each genre's evaluation windows). NDB needs "
+    flags.DEFINE_integer("num_real", 100, "Real clips PER GENRE for the metrics, from the "
+                         "run's held-out tracks (split.json), spread over them. NDB needs "
                          "many: with ~10 real clips per bin, a bin the generator never fills "
                          "is only significant with a few hundred generated clips.",
                          lower_bound=2, flag_values=fv)
-    flags.DEFINE_integer("num_classifier_train", 100, "Real clips PER GENRE to train the "
-                         "genre classifier on (after the held-out ones; unused when a "
-                         "saved classifier is reused).", lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("num_classifier_train", 100, "Real clips PER GENRE from the "
+                         "training tracks to train the genre classifier and the feature "
+                         "judge on (unused when a saved classifier is reused).",
+                         lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("num_generated_per_genre", 50, "Generated clips per genre.",
                          lower_bound=2, flag_values=fv)
     flags.DEFINE_integer("classifier_epochs", 10, "Epochs of classifier training.",
@@ -630,6 +750,9 @@ def make_flags():
                          "(default: the run's flags.txt).", flag_values=fv)
     flags.DEFINE_string("cache_dir", None, "On-disk cache of decoded audio (default: the "
                         "run's flags.txt).", flag_values=fv)
+    flags.DEFINE_float("holdout_fraction", None, "For a run without split.json only: the "
+                       "share of tracks to hold out now (0 = score on every track).",
+                       flag_values=fv)
     return fv
 
 
@@ -647,7 +770,7 @@ def main(argv=None):
     try:
         rep = representation_lib.Representation.load(fv.train_dir)
         cfg = data_config(fv.train_dir, rep, {name: fv[name].value for name in DATA_FLAGS})
-        metrics = evaluate(fv.train_dir, cfg, options)
+        metrics = evaluate(fv.train_dir, cfg, options, checkpoint=fv.checkpoint)
     except (ValueError, FileNotFoundError) as e:
         raise SystemExit(f"evaluate: {e}") from None
     output_json = fv.output_json or os.path.join(fv.train_dir, EVAL_SUBDIR, "metrics.json")

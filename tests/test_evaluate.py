@@ -10,6 +10,7 @@ import soundfile
 
 import helpers_rundir
 from gansynth_tf import classifier, datasets, evaluate
+from gansynth_tf import split as split_lib
 
 SR = helpers_rundir.SAMPLE_RATE
 LENGTH = helpers_rundir.AUDIO_LENGTH
@@ -168,6 +169,12 @@ def test_evaluation_writes_every_metric_in_range(evaluated):
     assert saved["real_accuracy"] >= 0.9
     assert saved["classifier"]["trained_now"] is True
     assert saved["classifier"]["heldout_accuracy"] == pytest.approx(saved["real_accuracy"])
+    # The second judge learns the same real genres from features, and is reported beside.
+    assert saved["judge2_real_accuracy"] >= 0.9
+    assert 0.0 <= saved["judge2_generated_accuracy"] <= 1.0
+    assert saved["chance_accuracy"] == pytest.approx(1 / 3)
+    # Real vs real (held-out vs training tracks) is the floor the generated FD is read against.
+    assert 0.0 <= saved["frechet_distance_real_vs_real"] < saved["frechet_distance"]
     assert 0.0 <= saved["generated_accuracy"] <= 1.0
     assert 0.0 <= saved["ndb_k"] <= 1.0 and saved["ndb_bins"] == 2  # 12 real clips / 5
     assert saved["frechet_distance"] >= 0.0
@@ -178,12 +185,14 @@ def test_evaluation_writes_every_metric_in_range(evaluated):
         g = saved["per_genre"][name]
         assert g["num_real"] == 4 and g["num_generated"] == 4
         assert 0.0 <= g["generated_accuracy"] <= 1.0
+        assert 0.0 <= g["judge2_generated_accuracy"] <= 1.0 and g["judge2_real_accuracy"] >= 0.5
         assert g["diversity_l1_ratio"] > 0 and g["diversity_l2_ratio"] > 0
         assert g["diversity_l1_ratio"] == pytest.approx(
             g["diversity_l1_generated"] / g["diversity_l1_real"])
     with open(os.path.join(train_dir, "eval", "metrics.md")) as f:
         md = f.read()
     assert "| generated genre accuracy |" in md and "| hip hop |" in md
+    assert "| judge 2: generated genre accuracy |" in md and "real (training tracks) vs real" in md
     with open(os.path.join(train_dir, "eval", "metrics.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert any(p.startswith("events.out.tfevents")
@@ -196,6 +205,9 @@ def test_second_evaluation_reuses_the_saved_classifier(evaluated, tmp_path):
     out = str(tmp_path / "again.json")
     second = evaluate.main(args[:-1] + [f"--output_json={out}"])
     assert second["classifier"]["trained_now"] is False
+    assert second["judge2_real_accuracy"] == pytest.approx(first["judge2_real_accuracy"])
+    assert second["frechet_distance_real_vs_real"] == pytest.approx(
+        first["frechet_distance_real_vs_real"], rel=1e-4)
     assert second["real_accuracy"] == pytest.approx(first["real_accuracy"])
     assert first["truncation"] == 1.0 and first["diversity_l1_ratio"] > 0.05
     # Truncation 0 sends every latent to the mean: one clip per genre, no diversity left.
@@ -209,22 +221,54 @@ def test_data_with_other_genres_is_rejected(evaluated, tmp_path):
     other = tmp_path / "other"
     for genre in ("polka", "drone"):
         os.makedirs(other / genre)
-        soundfile.write(str(other / genre / "0.wav"), _clip("drone", 0), SR)
+        for i in range(2):
+            soundfile.write(str(other / genre / f"{i}.wav"), _clip("drone", i), SR)
     with pytest.raises(SystemExit) as e:
         evaluate.main(["evaluate", f"--train_dir={train_dir}", f"--data_dir={other}",
                        "--num_real=2", "--num_classifier_train=1"])
     assert "differ from the run's" in str(e.value.code) and "polka" in str(e.value.code)
 
 
-def test_collect_real_splits_per_genre_in_stream_order(evaluated):
+def test_real_clips_come_from_held_out_tracks_and_spread_over_them(evaluated):
+    train_dir, _, metrics = evaluated
+    rep = helpers_rundir.tiny_representation()
+    cfg = evaluate.data_config(train_dir, rep)
+    held_src = evaluate.real_source(cfg, "heldout", None, 4)
+    train_src = evaluate.real_source(cfg, "train", held_src.track_split, 8)
+    assert not set(held_src.paths) & set(train_src.paths)
+    assert len(held_src.paths) == 3 and len(train_src.paths) == 9   # 1 + 3 files a genre
+    assert metrics["heldout_tracks"] == {g: 1 for g in FAKE_GENRES}
+    assert metrics["real_clips_from"].startswith("tracks chosen as held out now")
+    held, held_y = evaluate.collect_clips(held_src, FAKE_GENRES, 4)
+    assert held.shape == (12, LENGTH) and np.bincount(held_y).tolist() == [4, 4, 4]
+    # Fewer wanted than there are: evenly spaced over the stream, so every track is used.
+    train, train_y = evaluate.collect_clips(train_src, FAKE_GENRES, 3)
+    assert np.bincount(train_y).tolist() == [3, 3, 3]
+    every, every_y = evaluate.collect_clips(train_src, FAKE_GENRES, 1000)
+    for g in range(3):
+        mine = every[every_y == g]
+        picked = train[train_y == g]
+        positions = [int(np.argmin(np.abs(mine - p).sum(axis=1))) for p in picked]
+        assert positions[0] == 0 and positions[-1] == len(mine) - 1
+
+
+def test_a_saved_split_decides_which_tracks_are_scored(evaluated, tmp_path):
     train_dir, _, _ = evaluated
     rep = helpers_rundir.tiny_representation()
-    source = datasets.build_source(evaluate.data_config(train_dir, rep))
-    held, held_y, train, train_y = evaluate.collect_real(source, FAKE_GENRES, 2, 3)
-    assert held.shape == (6, LENGTH) and train.shape == (9, LENGTH)
-    assert np.bincount(held_y).tolist() == [2, 2, 2]
-    assert np.bincount(train_y).tolist() == [3, 3, 3]
-    # More wanted than there is: each genre's 12 clips split 1:2 (4 held out, 8 train).
-    held, held_y, train, train_y = evaluate.collect_real(source, FAKE_GENRES, 10, 20)
-    assert np.bincount(held_y).tolist() == [4, 4, 4]
-    assert np.bincount(train_y).tolist() == [8, 8, 8]
+    cfg = evaluate.data_config(train_dir, rep)
+    run = str(tmp_path / "run")
+    src = datasets.build_source(cfg, split="all")
+    keys = [split_lib.file_key(p, cfg.data_dir) for p in src.paths]
+    genres = [src.genres[y] for y in src.labels]
+    # Hold out every genre's "0.wav", whatever the hash rule would pick.
+    chosen = split_lib.TrackSplit(0.12, {
+        g: (tuple(k for k, gg in zip(keys, genres) if gg == g and k.endswith("0.wav")),
+            tuple(k for k, gg in zip(keys, genres) if gg == g and not k.endswith("0.wav")))
+        for g in FAKE_GENRES})
+    chosen.save(run)
+    name, track_split, note = evaluate.heldout_split(run, cfg)
+    assert (name, track_split, note) == ("heldout", chosen, "held-out tracks (split.json)")
+    held = evaluate.real_source(cfg, name, track_split, 4)
+    assert sorted(os.path.basename(p) for p in held.paths) == ["0.wav"] * 3
+    split_lib.TrackSplit(0.0, chosen.genres).save(run)
+    assert evaluate.heldout_split(run, cfg)[0] == "all"
