@@ -33,7 +33,7 @@ import tensorflow as tf
 from absl import logging
 
 # Extensions the sources consider audio; anything else in a data folder is ignored.
-AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff",
+AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
                     ".aifc", ".au", ".snd", ".w64", ".rf64", ".caf")
 
 BACKENDS = ("tfio", "soundfile")

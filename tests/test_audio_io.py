@@ -26,6 +26,7 @@ FORMATS = {
     "flac16": ("flac", "FLAC", "PCM_16", 44100, 1e-5),
     "flac24": ("flac", "FLAC", "PCM_24", 32000, 1e-5),
     "ogg": ("ogg", "OGG", "VORBIS", 22050, 1e-4),
+    "opus": ("opus", "OGG", "OPUS", 48000, 1e-4),
     "mp3": ("mp3", "MP3", "MPEG_LAYER_III", 44100, 1e-4),
 }
 
@@ -98,7 +99,7 @@ def test_soundfile_backend_decodes_downmixes_and_resamples(files, name):
     ref = _stereo(16000).mean(axis=1)
     n = min(len(ref), len(wave))
     mid = slice(400, n - 400)
-    tol = {"wavu8": 2e-2, "ogg": 5e-2, "mp3": 5e-2}.get(name, 2e-3)
+    tol = {"wavu8": 2e-2, "ogg": 5e-2, "opus": 5e-2, "mp3": 5e-2}.get(name, 2e-3)
     if name == "mp3":
         # MP3 decoders add a start delay; align by cross-correlation first.
         lag = int(np.argmax(np.correlate(wave[:4000], ref[:3000], "valid")))
