@@ -1,0 +1,143 @@
+"""Peak resident memory (RSS) of decoding and of the training input pipeline on real tracks.
+
+Every case runs in a fresh subprocess (this script with --case=NAME), which reports
+`ru_maxrss` after importing TensorFlow + gansynth_tf and at the end, so no peak is inherited.
+
+Cases:
+  resample_framed    one 5-minute 48 kHz track resampled to 16 kHz the way resample_tf did
+                     before session 5 (the whole track cut into [blocks, frame_len] frames,
+                     one matmul): the baseline
+  resample_chunked   the same track through today's resample_tf (framed one chunk at a time)
+  pipeline_memory    --data_dir through the training pipeline of flags/music_cpu.cfg
+                     (16 kHz, 2.048 s clips, 128x256 mel IF, batch 16), decoded audio cached
+                     in memory: --batches batches after the cache is full
+  pipeline_disk      the same with the decoded audio cached on disk (--cache_dir)
+  pipeline_none      the same, nothing cached (every epoch decodes again)
+
+The disk and no-cache pipelines are what a corpus larger than memory uses: their peak should
+not grow with the corpus (the shuffle buffer of decoded tracks is bounded in bytes,
+datasets.TRACK_SHUFFLE_MB), while the memory cache grows by ~230 MB per hour of audio.
+
+    python bench/bench_data_memory.py --data_dir=runs/real_corpus/genres \
+        --output_json=bench/results/data_memory.json
+"""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_common as bc  # noqa: E402
+
+from absl import app, flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+CASES = ("resample_framed", "resample_chunked", "pipeline_memory", "pipeline_disk",
+         "pipeline_none")
+flags.DEFINE_list("cases", list(CASES), f"Cases, from {', '.join(CASES)}.")
+flags.DEFINE_string("case", None, "Internal: run this one case in this process.")
+flags.DEFINE_string("data_dir", None, "A folder per genre of real tracks (pipeline cases).")
+flags.DEFINE_integer("batches", 200, "Batches read after the first (pipeline cases).")
+flags.DEFINE_string("output_json", None, "Where to write the figures as JSON.")
+
+
+def _maxrss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _resample_framed(tf, audio_io, wave, rate_in, rate_out):
+    """resample_tf before session 5: every frame of the track materialised at once."""
+    up, down = audio_io.resampling_factors(rate_in, rate_out)
+    w, left = audio_io._polyphase_matrix(rate_in, rate_out)  # pylint: disable=protected-access
+    frame_len = w.shape[0]
+    n = tf.shape(wave)[0]
+    n_out = (n * up + down - 1) // down
+    blocks = (n_out + up - 1) // up
+    needed = (blocks - 1) * down + frame_len
+    padded = tf.pad(wave, [[left, tf.maximum(0, needed - left - n)]])
+    frames = tf.signal.frame(padded, frame_len, down, pad_end=False)[:blocks]
+    return tf.reshape(tf.matmul(frames, tf.constant(w)), [-1])[:n_out]
+
+
+def _pipeline(cache):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from gansynth_tf import datasets  # pylint: disable=import-outside-toplevel
+    from gansynth_tf.representation import Representation  # pylint: disable=import-outside-toplevel
+
+    rep = Representation(sample_rate=16000, audio_length=32768, spec_shape=(128, 256),
+                         overlap=0.5, mel=True)
+    tmp = tempfile.mkdtemp(prefix="bench_cache_")
+    cfg = datasets.DataConfig(dataset="folder", data_dir=FLAGS.data_dir, sample_rate=16000,
+                              audio_length=32768, cache=cache != "none",
+                              cache_dir=tmp if cache == "disk" else None, cache_max_mb=4096)
+    source = datasets.build_source(cfg, split="train")
+    ds = datasets.make_train_dataset(source, 16, rep.waves_to_unnormalized)
+    it = iter(ds)
+    t0 = time.time()
+    next(it)
+    first = time.time() - t0
+    t0 = time.time()
+    for _ in range(FLAGS.batches):
+        next(it)
+    steady = time.time() - t0
+    return {"decoded_mb": source.decoded_bytes / 2**20, "tracks": len(source.paths),
+            "first_batch_s": first, "clips_per_s": 16 * FLAGS.batches / steady,
+            "cache_mode": {"memory": "in memory", "disk": "on disk", "none": "none"}[cache]}
+
+
+def run_one(case):
+    import numpy as np  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from gansynth_tf import audio_io  # pylint: disable=import-outside-toplevel
+    floor = _maxrss_mb()
+    out = {"case": case, "import_rss_mb": floor}
+    if case.startswith("resample"):
+        wave = tf.constant(np.random.default_rng(0).standard_normal(48000 * 300)
+                           .astype(np.float32))
+        fn = (tf.function(lambda w: _resample_framed(tf, audio_io, w, 48000, 16000))
+              if case == "resample_framed" else
+              tf.function(lambda w: audio_io.resample_tf(w, 48000, 16000)))
+        t0 = time.time()
+        y = fn(wave).numpy()
+        out.update({"seconds": time.time() - t0, "output_samples": int(len(y)),
+                    "input_mb": wave.shape[0] * 4 / 2**20})
+    else:
+        out.update(_pipeline(case.split("_", 1)[1]))
+    out["peak_rss_mb"] = _maxrss_mb()
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def main(argv):
+    del argv
+    if FLAGS.case:
+        bc.quiet_tf()
+        run_one(FLAGS.case)
+        return
+    rows = []
+    for case in FLAGS.cases:
+        if case.startswith("pipeline") and not FLAGS.data_dir:
+            raise SystemExit(f"--data_dir is needed for {case}")
+        cmd = [sys.executable, os.path.abspath(__file__), f"--case={case}",
+               f"--batches={FLAGS.batches}"] + ([f"--data_dir={FLAGS.data_dir}"]
+                                                if FLAGS.data_dir else [])
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+        if proc.returncode or not lines:
+            print(proc.stderr[-3000:], file=sys.stderr)
+            raise SystemExit(f"case {case} failed (exit {proc.returncode})")
+        row = json.loads(lines[-1][len("RESULT "):])
+        rows.append(row)
+        print(f"{case:18s} peak RSS {row['peak_rss_mb']:7.0f} MB (import {row['import_rss_mb']:.0f})"
+              + (f", {row['clips_per_s']:.1f} clips/s, decoded {row['decoded_mb']:.0f} MB"
+                 if "clips_per_s" in row else f", {row['seconds']:.2f} s"), flush=True)
+    if FLAGS.output_json:
+        bc.write_json(FLAGS.output_json, bc.finish({"machine": bc.machine_info(),
+                                                    "batches": FLAGS.batches, "cases": rows}))
+
+
+if __name__ == "__main__":
+    app.run(main)
