@@ -69,6 +69,9 @@ class DataConfig:
       manifest, FMA), off for NSynth (GANSynth's setting); the synthetic genres are equal.
     holdout_fraction: share of each file-source genre's tracks held out from training
       (:mod:`gansynth_tf.split`); 0 = none.
+    min_clip_dbfs: file-source windows whose RMS level is below this (dB re full scale)
+      are dropped, in training and evaluation: the silence before, between and after
+      tracks is not music of any genre.
     cache: keep decoded audio in memory when it is below cache_max_mb; cache_dir
       caches on disk instead (any size).
     synthetic_clips_per_genre: size of the synthetic dataset (clip indices 0..N-1).
@@ -87,6 +90,7 @@ class DataConfig:
     cache_dir: Optional[str] = None
     cache_max_mb: int = 2048
     shuffle_buffer: int = 1024
+    min_clip_dbfs: float = -60.0
     synthetic_clips_per_genre: int = 200
     seed: int = 0
     probe_threads: int = 8
@@ -392,6 +396,12 @@ class FileSource(Source):
             return None
         return ""   # in memory
 
+    def _audible(self, wave, label):
+        """False for a window quieter than cfg.min_clip_dbfs (RMS, dB re full scale)."""
+        del label
+        threshold = 10.0 ** (self.cfg.min_clip_dbfs / 20.0)
+        return tf.sqrt(tf.reduce_mean(tf.square(wave))) >= threshold
+
     def _files(self):
         return tf.data.Dataset.from_tensor_slices(
             (tf.constant(self.paths), self.kinds, self.rate_index, self.labels))
@@ -426,7 +436,7 @@ class FileSource(Source):
                                        _fixed_offsets(tf.shape(wave)[0], length, k))
                 return windows, tf.fill([k], label)
             ds = self.decoded_dataset().map(fixed, num_parallel_calls=tf.data.AUTOTUNE)
-            return ds.unbatch()
+            return ds.unbatch().filter(self._audible)
 
         n_files = len(self.paths)
         if self.cache_mode is None:
@@ -458,7 +468,7 @@ class FileSource(Source):
 
         ds = tf.data.Dataset.zip((decoded, rand)).map(
             random_windows, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
-        ds = ds.unbatch()
+        ds = ds.unbatch().filter(self._audible)
         return ds.shuffle(cfg.shuffle_buffer, seed=self._seed(4),
                           reshuffle_each_iteration=True)
 

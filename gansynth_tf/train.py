@@ -78,6 +78,9 @@ flags.DEFINE_boolean("cache", True, "Keep decoded audio in memory when it fits "
 flags.DEFINE_string("cache_dir", None, "Cache decoded audio on disk here instead.")
 flags.DEFINE_integer("cache_max_mb", 2048, "Largest dataset cached in memory, MB.")
 flags.DEFINE_integer("shuffle_buffer", 1024, "Shuffle buffer (clips).")
+flags.DEFINE_float("min_clip_dbfs", -60.0, "Drop windows of files quieter than this RMS "
+                   "level (dB re full scale): the silence around and between tracks; "
+                   "-inf keeps every window.")
 flags.DEFINE_integer("synthetic_clips_per_genre", 200, "Size of the synthetic dataset.")
 
 # ---- representation

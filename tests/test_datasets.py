@@ -368,3 +368,21 @@ def test_cut_windows_are_the_slices_at_their_offsets():
     np.testing.assert_array_equal(short[0], short[1])
     np.testing.assert_array_equal(short[0, 20:80], wave[:60])
     assert not short[0, :20].any() and not short[0, 80:].any()
+
+
+def test_silent_windows_are_dropped_in_training_and_evaluation(tmp_path):
+    # 1.5 s of silence, then 1.5 s of tone: 6 windows of 0.5 s, the first 3 silent.
+    for genre in ("a", "b"):
+        os.makedirs(tmp_path / genre)
+        x = np.concatenate([np.zeros(int(1.5 * SR), np.float32), _tone(1.5, SR, 440)])
+        soundfile.write(str(tmp_path / genre / "0.wav"), x, SR)
+    src = datasets.build_source(_cfg(tmp_path, audio_backend="soundfile", balanced=False))
+    assert src.clip_counts == {"a": 6, "b": 6}
+    fixed = [w for w, _ in src.waves_dataset(False).as_numpy_iterator()]
+    assert len(fixed) == 6 and all(np.sqrt(np.mean(w ** 2)) > 0.1 for w in fixed)
+    trained = [w for w, _ in src.waves_dataset(True).as_numpy_iterator()]
+    assert 0 < len(trained) < 12
+    assert all(np.sqrt(np.mean(w ** 2)) >= 1e-3 for w in trained)
+    keep_all = datasets.build_source(_cfg(tmp_path, audio_backend="soundfile",
+                                          min_clip_dbfs=float("-inf")))
+    assert len(list(keep_all.waves_dataset(False).as_numpy_iterator())) == 12
