@@ -492,20 +492,19 @@ def load_reference(classifier_dir):
         return {k: f[k] for k in ("embeddings", "features", "labels")}
 
 
-def evaluate(train_dir, data_cfg=None, options=None, checkpoint=None):
-    """Runs the whole evaluation of `train_dir`; returns the metrics dict (see module doc).
+@dataclasses.dataclass
+class RealSet:
+    """What every evaluation of one run scores against (see :func:`prepare_real`)."""
+    waves: np.ndarray            # [n, L] real clips from held-out tracks
+    labels: np.ndarray           # [n] genre ids into the run's genres
+    classifier: object           # classifier_lib.GenreClassifier
+    judge: object                # feature_judge.FeatureJudge
+    reference_embeddings: np.ndarray   # classifier embeddings of training-track clips
+    info: dict                   # provenance for the metrics JSON
 
-    data_cfg: a datasets.DataConfig; default from the run's flags.txt. checkpoint: a
-    checkpoint path of the run (default its latest), e.g. for a learning curve.
-    """
-    options = options or EvalOptions()
-    sampler = generate_lib.load_sampler(train_dir, phase=options.phase,
-                                        checkpoint=checkpoint,
-                                        mel_inversion=options.mel_inversion,
-                                        truncation=options.truncation)
-    trained, genres = sampler.trained, sampler.genres
-    rep = trained.representation
-    data_cfg = data_cfg or data_config(train_dir, rep)
+
+def prepare_real(train_dir, genres, rep, data_cfg, options):
+    """Held-out real clips, the two judges and the real-vs-real reference of one run."""
     held_split, track_split, real_from = heldout_split(train_dir, data_cfg)
     classifier_dir = options.classifier_dir or os.path.join(train_dir, CLASSIFIER_SUBDIR)
     clf = load_matching_classifier(classifier_dir, genres, rep, options.retrain_classifier)
@@ -517,9 +516,8 @@ def evaluate(train_dir, data_cfg=None, options=None, checkpoint=None):
     track_split = getattr(held_source, "track_split", track_split)
     if reference is None:
         # The classifier and the feature judge learn from training tracks only.
-        train_split = "train" if held_split == "heldout" else "all"
-        if data_cfg.dataset == "nsynth":
-            train_split = "train"
+        train_split = "train" if held_split == "heldout" or data_cfg.dataset == "nsynth" \
+            else "all"
         train_source = real_source(data_cfg, train_split, track_split,
                                    options.num_classifier_train)
         train, train_y = collect_clips(train_source, genres, options.num_classifier_train)
@@ -533,26 +531,50 @@ def evaluate(train_dir, data_cfg=None, options=None, checkpoint=None):
               "epochs; --retrain_classifier trains a new one)", flush=True)
     judge = feature_judge.FeatureJudge.fit_features(reference["features"], reference["labels"],
                                                     rep.sample_rate, len(genres), options.seed)
+    info = {"dataset": data_cfg.dataset, "real_clips_from": real_from,
+            "heldout_tracks": ({g: len(h) for g, (h, _) in track_split.genres.items()}
+                               if track_split is not None else None),
+            "classifier": {"dir": classifier_dir, "trained_now": trained_now,
+                           **{k: v for k, v in clf.meta.items() if k != "genres"}}}
+    return RealSet(held, held_y, clf, judge, reference["embeddings"], info)
+
+
+def evaluate_sampler(sampler, real, options):
+    """The metrics of one sampler (a run at one checkpoint) against a prepared RealSet."""
+    genres, rep = sampler.genres, sampler.trained.representation
     print(f"generating {options.num_generated_per_genre} clips per genre "
           f"(phase={options.phase})", flush=True)
     fake, fake_y = generate_clips(sampler, options.num_generated_per_genre, options.seed,
                                   options.batch_size)
-    metrics = compute_metrics(clf, genres, rep.sample_rate, held, held_y, fake, fake_y,
-                              options.ndb_bins, options.ndb_alpha, options.seed, judge=judge,
-                              reference_embeddings=reference["embeddings"])
+    metrics = compute_metrics(real.classifier, genres, rep.sample_rate, real.waves,
+                              real.labels, fake, fake_y, options.ndb_bins, options.ndb_alpha,
+                              options.seed, judge=real.judge,
+                              reference_embeddings=real.reference_embeddings)
+    trained = sampler.trained
     metrics.update({
-        "train_dir": train_dir, "checkpoint": trained.checkpoint,
+        "train_dir": trained.train_dir, "checkpoint": trained.checkpoint,
         "images_seen": int(trained.images_seen.numpy()), "stage": int(trained.stage),
         "phase": options.phase, "mel_inversion": rep.mel_inversion,
-        "truncation": options.truncation,
-        "genres": list(genres), "dataset": data_cfg.dataset,
-        "real_clips_from": real_from,
-        "heldout_tracks": ({g: len(h) for g, (h, _) in track_split.genres.items()}
-                           if track_split is not None else None),
-        "seed": options.seed,
-        "classifier": {"dir": classifier_dir, "trained_now": trained_now,
-                       **{k: v for k, v in clf.meta.items() if k != "genres"}}})
+        "truncation": options.truncation, "genres": list(genres), "seed": options.seed,
+        **real.info})
     return metrics
+
+
+def evaluate(train_dir, data_cfg=None, options=None, checkpoint=None):
+    """Runs the whole evaluation of `train_dir`; returns the metrics dict (see module doc).
+
+    data_cfg: a datasets.DataConfig; default from the run's flags.txt. checkpoint: a
+    checkpoint path of the run (default its latest), e.g. for a learning curve.
+    """
+    options = options or EvalOptions()
+    sampler = generate_lib.load_sampler(train_dir, phase=options.phase,
+                                        checkpoint=checkpoint,
+                                        mel_inversion=options.mel_inversion,
+                                        truncation=options.truncation)
+    rep = sampler.trained.representation
+    data_cfg = data_cfg or data_config(train_dir, rep)
+    real = prepare_real(train_dir, sampler.genres, rep, data_cfg, options)
+    return evaluate_sampler(sampler, real, options)
 
 
 # ----------------------------------------------------------------------------- reports
