@@ -26,7 +26,6 @@ level (as the generator makes it).
 import json
 import os
 import shutil
-import sys
 import tempfile
 
 import tensorflow as tf
@@ -35,6 +34,8 @@ from absl import flags
 from gansynth_tf import griffin_lim
 from gansynth_tf import representation as representation_lib
 from gansynth_tf import rundir
+# parse_flags and require stay importable from here: generate and evaluate use them.
+from gansynth_tf.cli import parse_flags, require  # noqa: F401
 
 DEFAULT_EXPORT_SUBDIR = "export"
 GENRES_ASSET = "genres.json"
@@ -206,37 +207,7 @@ def export_saved_model(train_dir, export_dir=None, phase="if", griffin_lim_itera
     return export_dir
 
 
-# ----------------------------------------------------------------------------- CLI helpers
-# The commands keep their flags on private FlagValues, so importing a command module (the
-# trainer imports export_saved_model; tests import all three) defines no global flags and
-# cannot clash with the trainer's --train_dir.
-
-
-def parse_flags(fv, argv, prog, doc):
-    """Parses argv into fv; --help prints usage and exits 0, bad flags exit 1 with a message.
-
-    Returns the positional arguments left over (argv[0] included).
-    """
-    argv = list(sys.argv if argv is None else argv)
-    if any(a in ("-h", "--help", "-help", "--helpfull", "--helpshort") for a in argv[1:]):
-        print(f"{doc.strip()}\n\nflags:\n{fv.get_help()}")
-        raise SystemExit(0)
-    try:
-        rest = fv(argv)
-    except flags.Error as e:
-        raise SystemExit(f"{prog}: {e}\nRun `python -m gansynth_tf.{prog} --help` for the "
-                         f"list of flags.") from None
-    if len(rest) > 1:
-        raise SystemExit(f"{prog}: unexpected positional arguments {rest[1:]}; every option "
-                         f"is a --flag (see --help)")
-    return rest
-
-
-def require(fv, prog, *names):
-    """Exits with a message naming the first missing required flag."""
-    for name in names:
-        if not getattr(fv, name):
-            raise SystemExit(f"{prog}: --{name} is required ({fv[name].help})")
+# ----------------------------------------------------------------------------- CLI
 
 
 def _define_flags(fv):

@@ -14,11 +14,12 @@ Run as a module to write a GTZAN-style folder of WAVs (``<output_dir>/genres/<ge
 """
 
 import os
-import sys
 
 import numpy as np
 import scipy.signal
 import soundfile
+
+from gansynth_tf import cli
 
 GENRES = ("ambient", "chiptune", "classical", "jazz", "rock", "techno")  # sorted: ids
 
@@ -539,11 +540,15 @@ def main(argv=None):
     flags.DEFINE_float("clip_seconds", 4.0, "Clip length in seconds.", flag_values=fv)
     flags.DEFINE_string("sheet", None, "Optional PNG path for a spectrogram sheet.",
                         flag_values=fv)
-    fv(sys.argv if argv is None else argv)
+    cli.parse_flags(fv, argv, "synthetic", __doc__)
     if not fv.output_dir and not fv.sheet:
         raise SystemExit("synthetic: give --output_dir=DIR (WAV folder) and/or "
                          "--sheet=FILE.png")
     if fv.output_dir:
+        try:
+            cli.make_writable_dir(fv.output_dir, "--output_dir")
+        except cli.PathError as e:
+            raise SystemExit(f"synthetic: {e}") from None
         root = write_dataset(fv.output_dir, fv.clips_per_genre, fv.seed, fv.sample_rate,
                              fv.clip_seconds)
         print(f"wrote {fv.clips_per_genre} clips x {len(GENRES)} genres to {root} "

@@ -1,5 +1,7 @@
 """The embedded synthetic genres: determinism, speed, separability, diversity, files."""
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ import soundfile
 from gansynth_tf import datasets
 from gansynth_tf import synthetic
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SR = 16000
 N = 64000
 
@@ -91,3 +94,16 @@ def test_write_dataset_cli_feeds_folder_source(tmp_path):
     assert src.class_counts == {g: 2 for g in synthetic.GENRES} and not src.skipped
     with pytest.raises(SystemExit, match="--output_dir"):
         synthetic.main(["prog"])
+
+
+def test_help_and_bad_paths_end_in_a_message_not_a_traceback(tmp_path):
+    help_run = subprocess.run([sys.executable, "-m", "gansynth_tf.synthetic", "--help"],
+                              cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert help_run.returncode == 0, help_run.stderr[-2000:]
+    assert "--clips_per_genre" in help_run.stdout and "--sheet" in help_run.stdout
+    assert "Traceback" not in help_run.stderr
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit) as e:
+        synthetic.main(["prog", f"--output_dir={blocker}/sub"])
+    assert f"--output_dir={blocker}/sub" in str(e.value.code)

@@ -1,0 +1,74 @@
+"""Command-line plumbing shared by the commands; imports no TensorFlow, so the light
+`synthetic` command can use it too.
+
+The commands keep their flags on private FlagValues, so importing a command module (the
+trainer imports export_saved_model; tests import all of them) defines no global flags and
+cannot clash with the trainer's --train_dir. absl defines --help only on its global FLAGS,
+hence parse_flags' own handling of it.
+"""
+
+import os
+import sys
+import tempfile
+
+from absl import flags
+
+HELP_FLAGS = ("-h", "--help", "-help", "--helpfull", "--helpshort")
+
+
+class PathError(ValueError):
+    """An output path that cannot be used; the message names the path and the flag."""
+
+
+def parse_flags(fv, argv, prog, doc):
+    """Parses argv into fv; --help prints usage and exits 0, bad flags exit 1 with a message.
+
+    Returns the positional arguments left over (argv[0] included).
+    """
+    argv = list(sys.argv if argv is None else argv)
+    if any(a in HELP_FLAGS for a in argv[1:]):
+        print(f"{doc.strip()}\n\nflags:\n{fv.get_help()}")
+        raise SystemExit(0)
+    try:
+        rest = fv(argv)
+    except flags.Error as e:
+        raise SystemExit(f"{prog}: {e}\nRun `python -m gansynth_tf.{prog} --help` for the "
+                         f"list of flags.") from None
+    if len(rest) > 1:
+        raise SystemExit(f"{prog}: unexpected positional arguments {rest[1:]}; every option "
+                         f"is a --flag (see --help)")
+    return rest
+
+
+def require(fv, prog, *names):
+    """Exits with a message naming the first missing required flag."""
+    for name in names:
+        if not getattr(fv, name):
+            raise SystemExit(f"{prog}: --{name} is required ({fv[name].help})")
+
+
+def make_writable_dir(path, flag):
+    """Creates folder `path` if missing and checks that files can be written in it.
+
+    Writability is tested by creating a file, not with os.access or the mode bits: root
+    ignores the mode, and read-only mounts or ACLs do not show in it.
+
+    Raises:
+      PathError: naming `path` and `flag` (e.g. "--output_dir") when it is a file, cannot
+        be created, or cannot be written to.
+    """
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise PathError(f"{flag}={path} is a file, not a folder: give {flag} a folder path")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise PathError(f"cannot create {flag}={path} ({e.strerror}): give {flag} a path "
+                        f"you can write to") from None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=path)
+    except OSError as e:
+        raise PathError(f"{flag}={path} is not writable ({e.strerror}): give {flag} a "
+                        f"folder you can write to") from None
+    os.close(fd)
+    os.remove(probe)
+    return path
