@@ -3,13 +3,11 @@
 Every flag is listed with `python run_training.py --helpfull`; the flagfiles in flags/ are
 ready-made configurations. Rerunning the same command resumes from the last checkpoint.
 """
-import os
+from absl import app
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from absl import app  # noqa: E402
-
-from gansynth_tf import train  # noqa: E402
+# The package sets TensorFlow's C++ log level before TensorFlow is imported (see
+# gansynth_tf/__init__.py).
+from gansynth_tf import train
 
 if __name__ == "__main__":
     app.run(train.main)

@@ -449,8 +449,9 @@ def train():
                              FLAGS.checkpoint_every_steps, FLAGS.audio_summary_samples,
                              FLAGS.seed)
         spe = FLAGS.steps_per_epoch
+        # The dataset shuffles itself; fit's default shuffle=True only draws a warning.
         gan.fit(data, epochs=math.ceil(target / spe), initial_epoch=step // spe,
-                steps_per_epoch=spe, verbose=FLAGS.verbose,
+                steps_per_epoch=spe, verbose=FLAGS.verbose, shuffle=False,
                 callbacks=[progressive.ProgressiveCallback(schedule), run_cb])
         step = int(gan.step_counter.numpy())
         manager.save(checkpoint_number=step)
