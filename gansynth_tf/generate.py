@@ -17,14 +17,18 @@ Writes 16-bit PCM WAVs at the model's sample rate and a PNG sheet of their spect
 * --interpolate_latent: `latent_interp_<i>.wav` + `latent_interp_sheet.png`, one genre, the
   latent walking by slerp from sample 0 of --seed to sample 0 of --seed_b (default seed+1).
 
-Genre names are made safe for file names (anything but letters, digits, '.', '-', '_'
-becomes '_'); `manifest.json` maps every file to its genre, seed and condition.
+Genre names are made safe for file names: letters and digits of any script stay, and
+every run of other characters but '.', '-', '_' becomes '_'. `manifest.json` maps every
+file in the folder to its genre, seed, condition and the source and settings that made it;
+a later run into the same folder adds its files to it (replacing the entries of files it
+writes again).
 """
 
 import abc
 import json
 import os
-import re
+import unicodedata
+import warnings
 
 import numpy as np
 import soundfile
@@ -32,13 +36,18 @@ import tensorflow as tf
 from absl import flags
 from absl import logging
 
-from gansynth_tf import export as export_lib
+from gansynth_tf import cli
 from gansynth_tf import representation as representation_lib
 from gansynth_tf import rundir
 from gansynth_tf import spectral
 
 NORMALIZE_MODES = ("limit", "peak", "clip")
 SHEET_MAX_COLUMNS = 8
+MANIFEST = "manifest.json"
+# Leaves room for "_<i>.wav" under the usual 255-byte limit on a file name.
+MAX_STEM_BYTES = 200
+# Settings of one run, copied into each of its manifest entries.
+RUN_SETTINGS = ("source", "sample_rate", "audio_length", "phase", "truncation", "normalize")
 
 
 # ----------------------------------------------------------------------------- samplers
@@ -197,11 +206,26 @@ def genre_walk(num_genres, a, b, steps):
 # ----------------------------------------------------------------------------- files
 
 
+def _file_stem(name):
+    """Letters, digits and marks of any script, '.', '-', '_' kept; other runs -> '_'."""
+    chars, replacing = [], False
+    # NFC first, so "e" + a combining accent and the precomposed letter give one name.
+    for ch in unicodedata.normalize("NFC", name):
+        if ch in "._-" or unicodedata.category(ch)[0] in "LNM":
+            chars.append(ch)
+            replacing = False
+        elif not replacing:
+            chars.append("_")
+            replacing = True
+    stem = "".join(chars).encode("utf-8")[:MAX_STEM_BYTES].decode("utf-8", "ignore")
+    return stem.strip("._")
+
+
 def safe_names(genres):
-    """{genre: file-name stem}: unsafe characters -> '_', made unique with the genre id."""
+    """{genre: file-name stem}: see _file_stem; made unique with the genre id."""
     out, used = {}, set()
     for i, genre in enumerate(genres):
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", genre).strip("._") or f"genre{i}"
+        stem = _file_stem(genre) or f"genre{i}"
         if stem in used:
             stem = f"{stem}-{i}"
         used.add(stem)
@@ -270,8 +294,12 @@ def spectrogram_sheet(path, clips, titles, sample_rate, ncols=None, suptitle=Non
         ax.tick_params(labelsize=6)
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    with warnings.catch_warnings():
+        # Titles in a script the installed fonts lack draw as boxes, once per glyph and
+        # call; the exact names are in the file names and the manifest.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig.tight_layout()
+        fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
 
@@ -409,9 +437,51 @@ def make_flags():
     return fv
 
 
+def read_manifest(output_dir):
+    """The manifest already in output_dir, or None; unreadable JSON raises ValueError."""
+    path = os.path.join(output_dir, MANIFEST)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
+        if not isinstance(manifest.get("files"), list):
+            raise ValueError("no 'files' list")
+    except (ValueError, AttributeError) as e:
+        raise ValueError(f"{path} is not a manifest this command can add to ({e}): move it "
+                         f"away or choose another --output_dir") from None
+    return manifest
+
+
+def merge_manifests(earlier, latest):
+    """`latest` with the files of `earlier` that it did not write again listed first.
+
+    Entries of a manifest from before entries carried their run's settings get them from
+    its top level, so that every entry says what made it.
+    """
+    files = {e["file"]: e for e in latest["files"]}
+    kept = []
+    for entry in (earlier or {}).get("files", []):
+        if entry.get("file") not in files:
+            kept.append({**{k: earlier[k] for k in RUN_SETTINGS if k in earlier}, **entry})
+    return {**latest, "files": kept + latest["files"]}
+
+
+def write_manifest(output_dir, manifest):
+    path = os.path.join(output_dir, MANIFEST)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=2, ensure_ascii=False)
+    os.replace(tmp, path)
+    return path
+
+
 def run(fv):
-    """Runs the command for parsed flags; returns the manifest dict."""
-    export_lib.require(fv, "generate", "output_dir")
+    """Runs the command for parsed flags; returns this run's manifest dict.
+
+    manifest.json in --output_dir lists this run's files after the earlier runs' ones.
+    """
+    cli.require(fv, "generate", "output_dir")
     interp_pair = None
     if fv.interpolate is not None:
         interp_pair = fv.interpolate.split(",")
@@ -426,7 +496,8 @@ def run(fv):
     sampler.genre_ids(fv.genre or [])
     if interp_pair:
         sampler.genre_ids(interp_pair, flag="--interpolate")
-    os.makedirs(fv.output_dir, exist_ok=True)
+    cli.make_writable_dir(fv.output_dir, "--output_dir")
+    earlier = read_manifest(fv.output_dir)
     manifest = {"source": fv.train_dir or fv.export_dir, "sample_rate": sampler.sample_rate,
                 "audio_length": sampler.audio_length, "phase": sampler.phase,
                 "truncation": sampler.truncation, "normalize": fv.normalize, "files": []}
@@ -441,14 +512,15 @@ def run(fv):
         manifest["files"] += generate_samples(sampler, fv.output_dir, fv.genre,
                                               fv.num_samples, fv.seed, fv.batch_size,
                                               fv.normalize)
-    with open(os.path.join(fv.output_dir, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=2, ensure_ascii=False)
+    settings = {k: manifest[k] for k in RUN_SETTINGS}
+    manifest["files"] = [{**settings, **entry} for entry in manifest["files"]]
+    write_manifest(fv.output_dir, merge_manifests(earlier, manifest))
     return manifest
 
 
 def main(argv=None):
     fv = make_flags()
-    export_lib.parse_flags(fv, argv, "generate", __doc__)
+    cli.parse_flags(fv, argv, "generate", __doc__)
     try:
         manifest = run(fv)
     except (ValueError, FileNotFoundError) as e:

@@ -274,3 +274,57 @@ def test_pcm_level_modes():
     np.testing.assert_allclose(generate.to_pcm_range(quiet, "limit"), quiet)
     np.testing.assert_allclose(generate.to_pcm_range(quiet, "peak"), [0.495, -0.99])
     assert np.isfinite(generate.to_pcm_range(np.array([np.nan, 0.5]), "limit")).all()
+
+
+def test_file_names_keep_the_letters_of_every_script():
+    # "e" + a combining acute accent is the same genre as the precomposed "é".
+    names = generate.safe_names(["dark é 日本", "हिन्दी", "Ελληνικά/λαϊκά", "cafe\u0301", "a\x00b"])
+    assert names == {"dark é 日本": "dark_é_日本", "हिन्दी": "हिन्दी",
+                     "Ελληνικά/λαϊκά": "Ελληνικά_λαϊκά", "cafe\u0301": "café", "a\x00b": "a_b"}
+    long_name = "日本" * 200
+    assert len(generate.safe_names([long_name])[long_name].encode("utf-8")) <= 200
+
+
+def test_a_second_run_into_one_output_dir_adds_to_its_manifest(run, tmp_path):
+    _, export_dir = run
+    unicode_run = helpers_rundir.make_train_dir(str(tmp_path / "unicode_run"),
+                                                ["dark é 日本", "jazz"])
+    out = tmp_path / "out"
+    generate.main(["generate", f"--export_dir={export_dir}", f"--output_dir={out}",
+                   "--genre=jazz", "--num_samples=2", "--seed=1"])
+    second = generate.main(["generate", f"--train_dir={unicode_run}", f"--output_dir={out}",
+                            "--genre=dark é 日本", "--num_samples=1", "--truncation=0.5"])
+    assert [e["file"] for e in second["files"]] == ["dark_é_日本_0.wav"]
+    assert (out / "dark_é_日本_0.wav").exists()
+    with open(out / "manifest.json", encoding="utf-8") as f:
+        files = {e["file"]: e for e in json.load(f)["files"]}
+    assert set(files) == {"jazz_0.wav", "jazz_1.wav", "dark_é_日本_0.wav"}
+    # Each entry says what made it, whichever run that was.
+    assert files["jazz_0.wav"]["source"] == export_dir
+    assert files["jazz_0.wav"]["truncation"] == 1.0
+    assert files["dark_é_日本_0.wav"]["source"] == unicode_run
+    assert files["dark_é_日本_0.wav"]["truncation"] == 0.5
+    # A file written again is listed once, as the latest run made it.
+    generate.main(["generate", f"--export_dir={export_dir}", f"--output_dir={out}",
+                   "--genre=jazz", "--num_samples=1", "--seed=7"])
+    with open(out / "manifest.json", encoding="utf-8") as f:
+        entries = json.load(f)["files"]
+    assert sorted(e["file"] for e in entries) == [
+        "dark_é_日本_0.wav", "jazz_0.wav", "jazz_1.wav"]
+    assert {e["file"]: e["seed"] for e in entries}["jazz_0.wav"] == 7
+
+
+def test_an_unusable_output_dir_is_named_with_its_flag(run, tmp_path):
+    _, export_dir = run
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    for path, expected in ((blocker, "is a file"), (blocker / "sub", "cannot create")):
+        message = _exit_message(f"--export_dir={export_dir}", f"--output_dir={path}",
+                                "--genre=jazz", "--num_samples=1")
+        assert f"--output_dir={path}" in message and expected in message, message
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "manifest.json").write_text("{not json")
+    message = _exit_message(f"--export_dir={export_dir}", f"--output_dir={broken}",
+                            "--genre=jazz", "--num_samples=1")
+    assert "manifest.json" in message and "--output_dir" in message, message
