@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gansynth_tf import datasets, networks, normalizers, progressive, rundir
+from gansynth_tf import cli, datasets, networks, normalizers, progressive, rundir
 from gansynth_tf import split as split_lib
 from gansynth_tf.representation import Representation
 
@@ -393,7 +393,7 @@ def train():
 
     check_flags()
     train_dir = FLAGS.train_dir
-    os.makedirs(train_dir, exist_ok=True)
+    cli.make_writable_dir(train_dir, "--train_dir")
     keras.utils.set_random_seed(FLAGS.seed)
     if FLAGS.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
@@ -472,6 +472,6 @@ def main(argv):
                              f"--name=value")
     try:
         train()
-    except (UsageError, datasets.DataError, FileNotFoundError) as e:
+    except (UsageError, cli.PathError, datasets.DataError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -122,3 +122,27 @@ def test_bad_flags_fail_with_a_clear_message(tmp_path, args, message):
     assert result.returncode != 0
     assert message in result.stderr, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
+
+
+def _unusable_train_dir(tmp_path, kind):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    if kind == "file":
+        return str(blocker), "is a file"
+    if kind == "under_a_file":
+        return str(blocker / "run"), "cannot create"
+    read_only = tmp_path / "read_only"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    return str(read_only), "is not writable"
+
+
+@pytest.mark.parametrize("kind", ["file", "under_a_file", "read_only"])
+def test_an_unusable_train_dir_is_named_with_its_flag(tmp_path, kind):
+    if kind == "read_only" and os.geteuid() == 0:
+        pytest.skip("root writes into a 0o555 folder; under_a_file covers the failure path")
+    train_dir, expected = _unusable_train_dir(tmp_path, kind)
+    result = run_training([f"--train_dir={train_dir}", *TINY], timeout=120)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert f"--train_dir={train_dir}" in result.stderr and expected in result.stderr
