@@ -1,6 +1,7 @@
 """The layout of a training directory, and loading a trained generator from one.
 
     train_dir/
+      train.lock            while a run trains here: its pid, host and start (runlock.py)
       flags.txt             resolved command-line flags (a flagfile: rerun with --flagfile)
       genres.json           genre names in id order
       representation.json   sample rate, clip length, STFT shape, mel/linear, normaliser

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gansynth_tf import cli, datasets, networks, normalizers, progressive, rundir
+from gansynth_tf import cli, datasets, networks, normalizers, progressive, rundir, runlock
 from gansynth_tf import split as split_lib
 from gansynth_tf.representation import Representation
 
@@ -388,12 +388,25 @@ def make_checkpoint(gan):
 
 
 def train():
-    """Runs (or resumes) training as the flags say; returns the trained GAN."""
-    from gansynth_tf import gan as gan_lib  # heavy; after flags are parsed
+    """Runs (or resumes) training as the flags say; returns the trained GAN.
 
+    Holds the train_dir's lock (runlock) throughout: a second run on it stops at once.
+    """
     check_flags()
     train_dir = FLAGS.train_dir
     cli.make_writable_dir(train_dir, "--train_dir")
+    with runlock.acquire(train_dir) as lock:
+        if lock.taken_over:
+            logging.warning("Taking over %s from a run that ended without releasing it "
+                            "(pid %s on host %s, started %s)", lock.path,
+                            lock.taken_over.get("pid"), lock.taken_over.get("host"),
+                            lock.taken_over.get("started"))
+        return _train_locked(train_dir)
+
+
+def _train_locked(train_dir):
+    from gansynth_tf import gan as gan_lib  # heavy; after flags are parsed
+
     keras.utils.set_random_seed(FLAGS.seed)
     if FLAGS.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
@@ -472,6 +485,7 @@ def main(argv):
                              f"--name=value")
     try:
         train()
-    except (UsageError, cli.PathError, datasets.DataError, FileNotFoundError) as e:
+    except (UsageError, cli.PathError, runlock.RunLockedError, datasets.DataError,
+            FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

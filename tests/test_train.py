@@ -2,6 +2,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -99,6 +100,8 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     result = run_training([*args, f"--max_steps={killed_at + 4}"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Resuming from" in result.stderr
+    assert "Taking over" in result.stderr and f"pid {proc.pid} " in result.stderr
+    assert not os.path.exists(os.path.join(train_dir, "train.lock")), "released at the end"
     assert f"Step {killed_at} of {killed_at + 4}" in result.stderr
     assert checkpoint_step(train_dir) == killed_at + 4
     ckpt = tf.train.load_checkpoint(tf.train.latest_checkpoint(
@@ -146,3 +149,16 @@ def test_an_unusable_train_dir_is_named_with_its_flag(tmp_path, kind):
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert f"--train_dir={train_dir}" in result.stderr and expected in result.stderr
+
+
+def test_a_second_run_on_a_train_dir_in_use_exits_at_once(tmp_path):
+    from gansynth_tf import runlock
+    train_dir = tmp_path / "run"
+    train_dir.mkdir()
+    with runlock.acquire(str(train_dir)):
+        result = run_training([f"--train_dir={train_dir}", *TINY], timeout=120)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, lines
+    assert f"pid {os.getpid()}" in lines[0] and socket.gethostname() in lines[0]
+    assert sorted(os.listdir(train_dir)) == [], "the refused run wrote nothing"
