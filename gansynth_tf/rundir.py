@@ -7,6 +7,7 @@
       representation.json   sample rate, clip length, STFT shape, mel/linear, normaliser
       network.json          the NetworkConfig (resolution schedule, channels, latent size)
       schedule.json         the progressive schedule (images per stable/transition phase)
+      loss.json             the loss settings (--loss, its weights), compared on resume
       checkpoints/          tf.train.CheckpointManager: ckpt-N.* + "checkpoint" index
       events.out.tfevents*  TensorBoard
       export/               SavedModel written at the end of training
@@ -26,6 +27,7 @@ from gansynth_tf.representation import Representation
 GENRES = datasets.GENRE_MAP_FILE
 NETWORK = "network.json"
 SCHEDULE = "schedule.json"
+LOSS = "loss.json"
 CHECKPOINTS = "checkpoints"
 
 
@@ -71,6 +73,17 @@ def save_schedule(train_dir, schedule):
 
 def load_schedule(train_dir):
     return progressive.ProgressiveSchedule(**_read_json(train_dir, SCHEDULE))
+
+
+def save_loss_settings(train_dir, settings):
+    _write_json(os.path.join(train_dir, LOSS), settings)
+
+
+def load_loss_settings(train_dir):
+    """The saved loss settings, or None for a run from before they were saved."""
+    if not os.path.exists(os.path.join(train_dir, LOSS)):
+        return None
+    return _read_json(train_dir, LOSS)
 
 
 def checkpoint_dir(train_dir):

@@ -345,6 +345,90 @@ class RunCallback(keras.callbacks.Callback):
 # ----------------------------------------------------------------------------- main
 
 
+# Saved to loss.json when a run starts; a resume with other values would train another
+# objective on the same weights.
+LOSS_FLAGS = ("loss", "gp_weight", "drift_weight", "r1_gamma", "penalty_fraction",
+              "ac_weight", "mode_seeking_weight", "consistency_weight", "dynamics_weight")
+
+
+def loss_settings_from_flags():
+    return {name: getattr(FLAGS, name) for name in LOSS_FLAGS}
+
+
+def _flag_text(value):
+    """A setting as it is written on the command line."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (tuple, list)):
+        if value and isinstance(value[0], (tuple, list)):  # resolutions
+            return ",".join("x".join(str(v) for v in r) for r in value)
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _saved_flag(train_dir, name):
+    """The value of --name in the run's flags.txt, or None."""
+    path = os.path.join(train_dir, "flags.txt")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        for line in f:
+            if line.startswith(f"--{name}="):
+                return line.strip().split("=", 1)[1]
+    return None
+
+
+def resume_differences(train_dir):
+    """[(flag, saved value, value now)] for every setting of the flags that differs from
+    what the run in train_dir saved: those that shape the data (representation, the
+    normaliser), the model (network), its schedule and the loss."""
+    saved_rep, new_rep = Representation.load(train_dir), representation_from_flags()
+    saved_net = rundir.load_network_config(train_dir)
+    new_net = network_config_from_flags(saved_net.num_genres)  # genres are checked apart
+    saved_schedule = rundir.load_schedule(train_dir)
+    saved_model = _saved_flag(train_dir, "model")
+    pairs = [
+        ("sample_rate", saved_rep.sample_rate, new_rep.sample_rate),
+        ("audio_length", saved_rep.audio_length, new_rep.audio_length),
+        ("spec_shape", saved_rep.spec_shape, new_rep.spec_shape),
+        ("overlap", saved_rep.overlap, new_rep.overlap),
+        ("spectrogram", "mel" if saved_rep.mel else "linear", FLAGS.spectrogram),
+        ("normalizer", saved_rep.normalizer.get("kind"), FLAGS.normalizer),
+        ("latent_dim", saved_net.latent_dim, new_net.latent_dim),
+        ("conditioning", saved_net.conditioning, new_net.conditioning),
+        ("genre_bias", saved_net.genre_bias, new_net.genre_bias),
+        ("stable_images", saved_schedule.stable_images, FLAGS.stable_images),
+        ("transition_images", saved_schedule.transition_images, FLAGS.transition_images),
+    ]
+    if saved_model is not None and saved_model != FLAGS.model:
+        pairs.append(("model", saved_model, FLAGS.model))  # its sizes differ with it
+    else:
+        pairs += [("resolutions", saved_net.resolutions, new_net.resolutions),
+                  ("channels", saved_net.gen_channels, new_net.gen_channels),
+                  ("channels", saved_net.disc_channels, new_net.disc_channels)]
+    saved_loss = rundir.load_loss_settings(train_dir) or {}
+    pairs += [(name, saved_loss[name], getattr(FLAGS, name))
+              for name in LOSS_FLAGS if name in saved_loss]
+    out = []
+    for flag, saved, new in pairs:
+        saved, new = _flag_text(saved), _flag_text(new)
+        if saved != new and (flag, saved, new) not in out:
+            out.append((flag, saved, new))
+    return out
+
+
+def check_resume_settings(train_dir):
+    """Stops a resume whose flags would change the data, model or loss of the run."""
+    differences = resume_differences(train_dir)
+    if differences:
+        changes = "; ".join(f"--{flag}={saved} there, --{flag}={new} now"
+                            for flag, saved, new in differences)
+        raise UsageError(
+            f"cannot resume {train_dir} with other settings ({changes}): resume with its "
+            f"own (--flagfile={os.path.join(train_dir, 'flags.txt')}) or start a new run "
+            f"with another --train_dir")
+
+
 def _prepare_run(source):
     """New run: fit the normaliser and write configs. Resume: read them back and check."""
     train_dir = FLAGS.train_dir
@@ -375,6 +459,7 @@ def _prepare_run(source):
     rundir.save_genres(train_dir, source.genres)
     rundir.save_network_config(train_dir, config)
     rundir.save_schedule(train_dir, schedule)
+    rundir.save_loss_settings(train_dir, loss_settings_from_flags())
     return representation, config, schedule
 
 
@@ -407,6 +492,9 @@ def train():
 def _train_locked(train_dir):
     from gansynth_tf import gan as gan_lib  # heavy; after flags are parsed
 
+    # Before any data is read: a resume that would train something else stops at once.
+    if rundir.latest_checkpoint(train_dir) is not None:
+        check_resume_settings(train_dir)
     keras.utils.set_random_seed(FLAGS.seed)
     if FLAGS.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")

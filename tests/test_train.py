@@ -162,3 +162,30 @@ def test_a_second_run_on_a_train_dir_in_use_exits_at_once(tmp_path):
     assert len(lines) == 1 and "Traceback" not in result.stderr, lines
     assert f"pid {os.getpid()}" in lines[0] and socket.gethostname() in lines[0]
     assert sorted(os.listdir(train_dir)) == [], "the refused run wrote nothing"
+
+
+def test_resuming_with_a_changed_setting_stops_naming_it(tmp_path):
+    train_dir = str(tmp_path / "run")
+    args = [f"--train_dir={train_dir}", *TINY, "--max_steps=2", "--audio_summary_every_steps=0"]
+    result = run_training(args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    flags_txt = os.path.join(train_dir, "flags.txt")
+    with open(flags_txt) as f:
+        saved_flags = f.read()
+    with open(os.path.join(train_dir, "loss.json")) as f:
+        assert json.load(f)["mode_seeking_weight"] == 1.0
+    # The case: the quickstart rerun at 16 kHz resumed on 8 kHz features.
+    for flag, saved, new in (("sample_rate", "8000", "16000"),
+                             ("mode_seeking_weight", "1.0", "0.5")):
+        result = run_training([*args, f"--{flag}={new}"], timeout=120)
+        assert result.returncode == 2, result.stderr[-3000:]
+        assert "Traceback" not in result.stderr
+        (line,) = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+        assert f"--{flag}={saved}" in line and f"--{flag}={new}" in line, line
+        assert "--train_dir" in line
+        with open(flags_txt) as f:
+            assert f.read() == saved_flags, "flags.txt is rewritten only once checks pass"
+    # A run from before loss.json existed has no loss settings to compare.
+    os.remove(os.path.join(train_dir, "loss.json"))
+    result = run_training([*args, "--mode_seeking_weight=0.5"], timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
