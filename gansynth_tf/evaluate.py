@@ -449,6 +449,7 @@ def compute_metrics(clf, genres, sample_rate, real, real_y, fake, fake_y, ndb_bi
         metrics["judge2_real_accuracy"] = float(np.mean(judge_real == real_y))
         metrics["judge2_generated_accuracy"] = float(np.mean(judge_fake == fake_y))
     metrics["chance_accuracy"] = 1.0 / len(genres)
+    metrics["warnings"] = ceiling_warnings(metrics)
     per_genre, l1_ratios, l2_ratios = {}, [], []
     for g, name in enumerate(genres):
         r, f = real_y == g, fake_y == g
@@ -539,6 +540,29 @@ def prepare_real(train_dir, genres, rep, data_cfg, options):
     return RealSet(held, held_y, clf, judge, reference["embeddings"], info)
 
 
+# A judge whose real ceiling is this close to chance tells the genres apart too little for
+# any generated-clip figure of it to mean anything.
+CHANCE_MARGIN = 0.1
+
+
+def ceiling_warnings(metrics):
+    """Warnings (strings) for judges whose held-out real accuracy is near chance."""
+    out = []
+    chance = metrics["chance_accuracy"]
+    for key, name in (("real_accuracy", "the genre classifier"),
+                      ("judge2_real_accuracy", "the feature judge")):
+        value = metrics.get(key)
+        if value is not None and value < chance + CHANCE_MARGIN:
+            out.append(f"{name} scores {value:.3f} on held-out real clips, within "
+                       f"{CHANCE_MARGIN} of chance ({chance:.3f}): its generated-clip "
+                       "accuracy means little (retrain it with more clips or epochs: "
+                       "--retrain_classifier --num_classifier_train --classifier_epochs, "
+                       "or use more data)")
+    for w in out:
+        logging.warning("%s", w)
+    return out
+
+
 def evaluate_sampler(sampler, real, options):
     """The metrics of one sampler (a run at one checkpoint) against a prepared RealSet."""
     genres, rep = sampler.genres, sampler.trained.representation
@@ -620,6 +644,7 @@ def markdown_table(m):
                      f"{_fmt(g.get('judge2_real_accuracy'))} | "
                      f"{_fmt(g.get('judge2_generated_accuracy'))} | "
                      f"{_fmt(g['diversity_l1_ratio'])} | {_fmt(g['diversity_l2_ratio'])} |")
+    lines += [""] + [f"**Warning:** {w}." for w in m.get("warnings", [])]
     return "\n".join(lines) + "\n"
 
 

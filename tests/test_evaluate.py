@@ -172,7 +172,7 @@ def test_evaluation_writes_every_metric_in_range(evaluated):
     # The second judge learns the same real genres from features, and is reported beside.
     assert saved["judge2_real_accuracy"] >= 0.9
     assert 0.0 <= saved["judge2_generated_accuracy"] <= 1.0
-    assert saved["chance_accuracy"] == pytest.approx(1 / 3)
+    assert saved["chance_accuracy"] == pytest.approx(1 / 3) and saved["warnings"] == []
     # Real vs real (held-out vs training tracks) is the floor the generated FD is read against.
     assert 0.0 <= saved["frechet_distance_real_vs_real"] < saved["frechet_distance"]
     assert 0.0 <= saved["generated_accuracy"] <= 1.0
@@ -200,11 +200,13 @@ def test_evaluation_writes_every_metric_in_range(evaluated):
     assert os.path.exists(os.path.join(train_dir, "eval_classifier", classifier.MODEL_FILE))
 
 
-def test_second_evaluation_reuses_the_saved_classifier(evaluated, tmp_path):
+def test_second_evaluation_reuses_the_saved_classifier(evaluated, tmp_path, capsys):
     train_dir, args, first = evaluated
     out = str(tmp_path / "again.json")
+    capsys.readouterr()
     second = evaluate.main(args[:-1] + [f"--output_json={out}"])
     assert second["classifier"]["trained_now"] is False
+    assert "reusing the genre classifier" in capsys.readouterr().out
     assert second["judge2_real_accuracy"] == pytest.approx(first["judge2_real_accuracy"])
     assert second["frechet_distance_real_vs_real"] == pytest.approx(
         first["frechet_distance_real_vs_real"], rel=1e-4)
@@ -272,3 +274,12 @@ def test_a_saved_split_decides_which_tracks_are_scored(evaluated, tmp_path):
     assert sorted(os.path.basename(p) for p in held.paths) == ["0.wav"] * 3
     split_lib.TrackSplit(0.0, chosen.genres).save(run)
     assert evaluate.heldout_split(run, cfg)[0] == "all"
+
+
+def test_a_ceiling_near_chance_is_flagged():
+    near = evaluate.ceiling_warnings({"chance_accuracy": 1 / 3, "real_accuracy": 0.40,
+                                      "judge2_real_accuracy": 0.9})
+    assert len(near) == 1 and "genre classifier scores 0.400" in near[0]
+    assert "--retrain_classifier" in near[0]
+    assert evaluate.ceiling_warnings({"chance_accuracy": 0.25, "real_accuracy": 0.36,
+                                      "judge2_real_accuracy": 0.5}) == []
