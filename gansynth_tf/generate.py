@@ -5,6 +5,7 @@
     python -m gansynth_tf.generate --export_dir=RUN/export --output_dir=OUT ...
     python -m gansynth_tf.generate ... --interpolate=jazz,rock --steps=8
     python -m gansynth_tf.generate ... --genre=jazz --interpolate_latent --steps=8
+    python -m gansynth_tf.generate ... --duration=30 [--genre_path=ambient:0,rock:20]
 
 Writes 16-bit PCM WAVs at the model's sample rate and a PNG sheet of their spectrograms:
 
@@ -16,6 +17,10 @@ Writes 16-bit PCM WAVs at the model's sample rate and a PNG sheet of their spect
   linearly from one-hot(A) to one-hot(B) in `steps` steps at the fixed latent of sample 0.
 * --interpolate_latent: `latent_interp_<i>.wav` + `latent_interp_sheet.png`, one genre, the
   latent walking by slerp from sample 0 of --seed to sample 0 of --seed_b (default seed+1).
+* --duration=SECONDS: one continuous piece per genre, `<genre>_long.wav`, or with
+  --genre_path=ambient:0,rock:20 one piece morphing between genres, `path_long.wav`; plus
+  `long_sheet.png`. Clips follow a slerp latent walk (--wander new latents per clip) and are
+  joined by equal-power crossfades of --overlap_seconds (gansynth_tf/longform.py).
 
 Genre names are made safe for file names: letters and digits of any script stay, and
 every run of other characters but '.', '-', '_' becomes '_'. `manifest.json` maps every
@@ -384,6 +389,41 @@ def interpolate_latent(sampler, output_dir, genre, steps=8, seed=0, seed_b=None,
     return entries
 
 
+def long_pieces(sampler, output_dir, seconds, genres=None, genre_path=None, seed=0,
+                wander=0.25, overlap_seconds=0.5, batch_size=16, normalize="limit"):
+    """Writes `<genre>_long.wav` per genre (or `path_long.wav` for a genre path) + a sheet.
+
+    See :mod:`gansynth_tf.longform`: clips along a slerp latent walk joined by equal-power
+    crossfades; every piece of one run uses the same walk (same seed), so genres differ by
+    their condition only.
+    """
+    from gansynth_tf import longform  # pylint: disable=import-outside-toplevel
+
+    if genre_path:
+        jobs = [("path", longform.parse_genre_path(genre_path, sampler.genres))]
+    else:
+        names = list(genres) if genres else list(sampler.genres)
+        jobs = [(safe_names(sampler.genres)[g], [(0.0, i)])
+                for g, i in zip(names, sampler.genre_ids(names))]
+    entries, pieces = [], []
+    for stem, path in jobs:
+        audio, info = longform.long_form(sampler, seconds, path, seed, wander,
+                                         overlap_seconds, batch_size)
+        name = f"{stem}_long.wav"
+        write_wav(os.path.join(output_dir, name), audio, sampler.sample_rate, normalize)
+        labels = [(t, sampler.genres[g]) for t, g in path]
+        entries.append({"file": name, "seconds": float(seconds), "seed": seed,
+                        "wander": float(wander), "overlap_seconds": info["overlap"] /
+                        sampler.sample_rate, "clips": info["clips"],
+                        "genre_path": [{"seconds": t, "genre": g} for t, g in labels],
+                        "genre": labels[0][1] if len(labels) == 1 else None})
+        pieces.append((name, audio, info["joins"], labels if len(labels) > 1 else []))
+    longform.render_pieces(os.path.join(output_dir, "long_sheet.png"), pieces,
+                           sampler.sample_rate,
+                           suptitle=f"{seconds:g} s pieces, seed {seed}, wander {wander:g}")
+    return entries
+
+
 # ----------------------------------------------------------------------------- CLI
 
 
@@ -426,6 +466,20 @@ def make_flags():
     flags.DEFINE_bool("interpolate_latent", False, "Slerp the latent from --seed to "
                       "--seed_b for one --genre; writes latent_interp_<i>.wav.",
                       flag_values=fv)
+    flags.DEFINE_float("duration", None, "Seconds: write one continuous piece per --genre "
+                       "(default every genre), `<genre>_long.wav`, made of clips along a "
+                       "smooth latent walk joined by crossfades (see --wander, "
+                       "--genre_path).", lower_bound=0.0, flag_values=fv)
+    flags.DEFINE_string("genre_path", None, "With --duration: one piece that morphs "
+                        "between genres, GENRE:SECONDS,... (e.g. ambient:0,rock:20,jazz:40; "
+                        "the condition blends linearly between points); writes "
+                        "path_long.wav.", flag_values=fv)
+    flags.DEFINE_float("wander", 0.25, "With --duration: how fast the latent walk moves, in "
+                       "new random latents per clip (0 = one latent throughout, 1 = a new "
+                       "one every clip).", lower_bound=0.0, flag_values=fv)
+    flags.DEFINE_float("overlap_seconds", 0.5, "With --duration: crossfade length between "
+                       "consecutive clips (at most half a clip).", lower_bound=0.0,
+                       flag_values=fv)
     flags.DEFINE_integer("steps", 8, "Points of an interpolation, ends included.",
                          lower_bound=2, flag_values=fv)
     flags.DEFINE_integer("batch_size", 16, "Clips generated per call (bounds memory).",
@@ -488,6 +542,10 @@ def run(fv):
         if len(interp_pair) != 2 or not all(interp_pair):
             raise ValueError(f"--interpolate={fv.interpolate!r}: expected two genre names "
                              f"separated by one comma, e.g. --interpolate=jazz,rock")
+    if fv.genre_path and not fv.duration:
+        raise ValueError("--genre_path needs --duration=SECONDS")
+    if fv.duration is not None and fv.duration <= 0:
+        raise ValueError(f"--duration={fv.duration}: must be > 0 seconds")
     if fv.interpolate_latent and len(fv.genre or []) != 1:
         raise ValueError("--interpolate_latent needs exactly one --genre=NAME")
     sampler = load_sampler(fv.train_dir, fv.export_dir, fv.phase, fv.checkpoint,
@@ -508,7 +566,11 @@ def run(fv):
     if fv.interpolate_latent:
         manifest["files"] += interpolate_latent(sampler, fv.output_dir, fv.genre[0],
                                                 fv.steps, fv.seed, fv.seed_b, fv.normalize)
-    if not interp_pair and not fv.interpolate_latent:
+    if fv.duration:
+        manifest["files"] += long_pieces(sampler, fv.output_dir, fv.duration, fv.genre,
+                                         fv.genre_path, fv.seed, fv.wander,
+                                         fv.overlap_seconds, fv.batch_size, fv.normalize)
+    elif not interp_pair and not fv.interpolate_latent:
         manifest["files"] += generate_samples(sampler, fv.output_dir, fv.genre,
                                               fv.num_samples, fv.seed, fv.batch_size,
                                               fv.normalize)

@@ -328,3 +328,31 @@ def test_an_unusable_output_dir_is_named_with_its_flag(run, tmp_path):
     message = _exit_message(f"--export_dir={export_dir}", f"--output_dir={broken}",
                             "--genre=jazz", "--num_samples=1")
     assert "manifest.json" in message and "--output_dir" in message, message
+
+
+def test_duration_writes_one_continuous_piece_per_genre_and_a_morph(run, tmp_path):
+    train_dir, export_dir = run
+    sr = helpers_rundir.SAMPLE_RATE
+    seconds = 4 * helpers_rundir.AUDIO_LENGTH / sr        # about four clips' worth
+    out = tmp_path / "long"
+    manifest = generate.main(["generate", f"--train_dir={train_dir}", f"--output_dir={out}",
+                              f"--duration={seconds}", "--overlap_seconds=0.05"])
+    for stem in STEMS:
+        audio, rate, _ = _read(out / f"{stem}_long.wav")
+        assert rate == sr and audio.shape == (int(round(seconds * sr)),)
+        assert np.max(np.abs(audio)) <= 1.0 and np.std(audio) > 0
+    assert _is_png(out / "long_sheet.png")
+    entries = {e["file"]: e for e in manifest["files"]}
+    assert entries["jazz_long.wav"]["genre"] == "jazz" and entries["jazz_long.wav"]["clips"] >= 4
+    # A morph from an export: one file, its path recorded; the same walk as the plain pieces.
+    generate.main(["generate", f"--export_dir={export_dir}", f"--output_dir={out}",
+                   f"--duration={seconds}", "--overlap_seconds=0.05",
+                   f"--genre_path=hip hop:0,jazz:{seconds / 2}"])
+    with open(out / "manifest.json") as f:
+        files = {e["file"]: e for e in json.load(f)["files"]}
+    assert [p["genre"] for p in files["path_long.wav"]["genre_path"]] == ["hip hop", "jazz"]
+    assert {f"{s}_long.wav" for s in STEMS} <= set(files)      # earlier pieces still listed
+    assert "--duration" in _exit_message(f"--train_dir={train_dir}", f"--output_dir={out}",
+                                         "--genre_path=jazz:0")
+    assert "unknown genre" in _exit_message(f"--train_dir={train_dir}", f"--output_dir={out}",
+                                            "--duration=1", "--genre_path=polka:0")

@@ -1,0 +1,103 @@
+"""Long-form pieces: genre paths, the latent walk, crossfaded joins and the seam measure."""
+import numpy as np
+import pytest
+
+from gansynth_tf import generate, longform
+
+SR = 8000
+L = 4000
+
+
+class NoiseSampler:
+    """Stands in for a generator: white noise whose level and colour follow z and genre."""
+
+    def __init__(self, num_genres=3, latent_dim=8):
+        self.sample_rate, self.audio_length = SR, L
+        self.num_genres, self.latent_dim = num_genres, latent_dim
+        self.calls = []
+
+    def audio(self, condition, z):
+        self.calls.append((np.array(condition), np.array(z)))
+        out = []
+        for c, v in zip(condition, z):
+            rng = np.random.default_rng(abs(int(1e6 * v[0])))
+            out.append(0.3 * rng.standard_normal(L))
+        return np.stack(out).astype(np.float32)
+
+
+def test_genre_path_parses_and_blends():
+    genres = ["ambient", "rock", "jazz"]
+    path = longform.parse_genre_path("ambient:0, rock:10,jazz:20", genres)
+    assert path == [(0.0, 0), (10.0, 1), (20.0, 2)]
+    c = longform.genre_conditions(path, [0.0, 5.0, 10.0, 15.0, 25.0], 3)
+    np.testing.assert_allclose(c, [[1, 0, 0], [0.5, 0.5, 0], [0, 1, 0], [0, 0.5, 0.5],
+                                   [0, 0, 1]], atol=1e-6)
+    for bad, match in [("ambient", "GENRE:SECONDS"), ("polka:0", "unknown genre"),
+                       ("rock:5,jazz:5", "strictly increasing"), ("rock:x", "not a number")]:
+        with pytest.raises(ValueError, match=match):
+            longform.parse_genre_path(bad, genres)
+
+
+def test_latent_walk_is_smooth_and_wander_sets_the_pace():
+    still = longform.latent_walk(0, 6, 16, wander=0.0)
+    assert np.allclose(still, still[0])
+    walk = longform.latent_walk(0, 9, 16, wander=0.25)
+    anchors = generate.latents(0, 4, 16)
+    np.testing.assert_allclose(walk[0], anchors[0], atol=1e-5)
+    np.testing.assert_allclose(walk[4], anchors[1], atol=1e-5)   # every 4th clip an anchor
+    np.testing.assert_allclose(walk[8], anchors[2], atol=1e-5)
+    steps = np.linalg.norm(np.diff(walk, axis=0), axis=1)
+    jumps = np.linalg.norm(np.diff(longform.latent_walk(0, 9, 16, wander=1.0), axis=0), axis=1)
+    assert steps.max() < 0.5 * jumps.mean()
+    with pytest.raises(ValueError, match="wander"):
+        longform.latent_walk(0, 3, 4, wander=-1)
+
+
+def test_crossfade_keeps_the_level_of_uncorrelated_clips_flat():
+    rng = np.random.default_rng(0)
+    clips = 0.3 * rng.standard_normal((6, L))
+    overlap = 1000
+    joined = longform.crossfade_join(clips, overlap)
+    assert joined.shape == (5 * (L - overlap) + L,)
+    rms = np.sqrt(np.mean(joined.reshape(-1, 500) ** 2, axis=1))
+    assert np.all(np.abs(20 * np.log10(rms / 0.3)) < 1.0)      # no 3 dB dip at the joins
+    # Constant clips: the sin/cos ramps of one join add up to exactly one in power.
+    ramp_sum = longform.crossfade_join(np.ones((2, L)), overlap)[L - overlap:L]
+    assert np.all(ramp_sum >= 1.0 - 1e-9) and np.all(ramp_sum <= np.sqrt(2) + 1e-9)
+
+
+def test_seam_report_flags_a_hard_cut_and_passes_a_crossfade():
+    rng = np.random.default_rng(1)
+    loud = np.concatenate([0.05 * rng.standard_normal(L), 0.5 * rng.standard_normal(L),
+                           0.05 * rng.standard_normal(L)])
+    cut = longform.seam_report(loud, SR, [L / SR, 2 * L / SR])
+    assert cut["level_step_db"]["max_join_z"] > 5
+    assert min(cut["level_step_db"]["join_percentile"]) >= 99
+    # 2 s clips crossfaded over 0.5 s, as a real piece: frames well inside the clips exist.
+    clips = 0.3 * rng.standard_normal((5, 4 * L))
+    smooth = longform.crossfade_join(clips, L)
+    joins = longform.join_times(5, 3 * L, L, SR)
+    report = longform.seam_report(smooth, SR, joins)
+    assert report["joins"] == 4
+    assert report["level_step_db"]["max_join_z"] < 3
+    assert report["flux"]["max_join_z"] < 3
+
+
+def test_long_form_gives_the_duration_and_follows_the_path():
+    sampler = NoiseSampler()
+    path = longform.parse_genre_path("ambient:1,jazz:3", ["ambient", "rock", "jazz"])
+    audio, info = longform.long_form(sampler, 4.0, path, seed=3, wander=0.5,
+                                     overlap_seconds=0.125, batch_size=4)
+    assert audio.shape == (4 * SR,)
+    assert info["overlap"] == 1000 and info["hop"] == 3000
+    assert info["clips"] == 11 and len(info["joins"]) == 10
+    conditions = np.concatenate([c for c, _ in sampler.calls])
+    assert conditions.shape == (11, 3)
+    np.testing.assert_allclose(conditions[0], [1, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(conditions[-1], [0, 0, 1], atol=1e-6)
+    assert np.all(np.diff(conditions[:, 2]) >= -1e-9)            # the morph only moves on
+    again, _ = longform.long_form(NoiseSampler(), 4.0, path, seed=3, wander=0.5,
+                                  overlap_seconds=0.125)
+    np.testing.assert_array_equal(audio, again)
+    with pytest.raises(ValueError, match="duration"):
+        longform.long_form(NoiseSampler(), 0.0, path)
