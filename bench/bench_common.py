@@ -157,4 +157,4 @@ def write_json(path, obj):
 
 def quiet_tf():
     """Silence TF's C++ info logs (call before importing TensorFlow)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
