@@ -75,6 +75,9 @@ class DataConfig:
     cache: keep decoded audio in memory when it is below cache_max_mb; cache_dir
       caches on disk instead (any size).
     synthetic_clips_per_genre: size of the synthetic dataset (clip indices 0..N-1).
+    deterministic: training pipelines keep their order too (parallel maps and batches
+      in sequence), so a seed fixes the data order; off, they hand on whichever element
+      is ready first, which is faster but makes each run see another order.
     """
     dataset: str = "synthetic"
     data_dir: Optional[str] = None
@@ -93,6 +96,7 @@ class DataConfig:
     min_clip_dbfs: float = -60.0
     synthetic_clips_per_genre: int = 200
     seed: int = 0
+    deterministic: bool = False
     probe_threads: int = 8
 
     def validate(self):
@@ -245,6 +249,10 @@ class Source(abc.ABC):
 
     def _seed(self, salt):
         return int(self.cfg.seed) * 1000 + salt
+
+    def keeps_order(self, training):
+        """Whether parallel maps must keep their order: evaluation always does."""
+        return not training or bool(self.cfg.deterministic)
 
     def summary(self):
         """A start-up report: genres, counts and skipped files."""
@@ -442,7 +450,7 @@ class FileSource(Source):
         if self.cache_mode is None:
             files = self._files().shuffle(n_files, seed=self._seed(1),
                                           reshuffle_each_iteration=True)
-            decoded = self._decode(files, False)
+            decoded = self._decode(files, self.keeps_order(training))
         else:
             # In memory the buffer holds references to cached tracks; from a disk cache it
             # holds copies, so bound it in bytes there.
@@ -467,7 +475,8 @@ class FileSource(Source):
             return _cut_windows(wave, length, k, offsets), tf.fill([k], label)
 
         ds = tf.data.Dataset.zip((decoded, rand)).map(
-            random_windows, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+            random_windows, num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=self.keeps_order(training))
         ds = ds.unbatch().filter(self._audible)
         return ds.shuffle(cfg.shuffle_buffer, seed=self._seed(4),
                           reshuffle_each_iteration=True)
@@ -749,7 +758,7 @@ class SyntheticSource(Source):
         if training:
             index = index.shuffle(self.num_clips, seed=self._seed(6),
                                   reshuffle_each_iteration=True)
-        return self._synth(index, not training)
+        return self._synth(index, self.keeps_order(training))
 
 
 class NSynthSource(Source):
@@ -848,7 +857,7 @@ class NSynthSource(Source):
                 self._cached = pipeline(True).cache(self.cache_mode)
             ds = self._cached
         else:
-            ds = pipeline(not training)
+            ds = pipeline(self.keeps_order(training))
         if not training:
             return ds
         if self.balanced:
@@ -928,17 +937,18 @@ def make_train_dataset(source, batch_size, to_features, training=True, repeat=Tr
     Batches drop the remainder so shapes are static.
     """
     num_genres = source.num_genres
+    keeps_order = source.keeps_order(training)
     ds = source.waves_dataset(training)
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=True, num_parallel_calls=tf.data.AUTOTUNE,
-                  deterministic=not training)
+                  deterministic=keeps_order)
 
     def features(waves, labels):
         x = tf.cast(to_features(waves[:, :, None]), tf.float32)
         return x, tf.one_hot(labels, num_genres, dtype=tf.float32)
 
-    ds = ds.map(features, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    ds = ds.map(features, num_parallel_calls=tf.data.AUTOTUNE, deterministic=keeps_order)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -28,6 +28,9 @@ flags.DEFINE_string("train_dir", None, "Directory for checkpoints, TensorBoard l
                     "resolved flags, genre map and export. Rerunning with the same "
                     "--train_dir resumes from its last checkpoint.")
 flags.DEFINE_integer("seed", 0, "Seed for weights, latents and data order.")
+flags.DEFINE_boolean("deterministic", False, "Reproducible runs: TensorFlow's op determinism "
+                     "and a data pipeline that keeps its order, so two runs with the same "
+                     "--seed end with the same weights; slower (see README.md).")
 flags.DEFINE_integer("max_steps", None, "Stop after this many training steps in total "
                      "(counting steps before a resume); for smoke runs. Default: train to "
                      "--total_images.")
@@ -496,6 +499,10 @@ def _train_locked(train_dir):
     if rundir.latest_checkpoint(train_dir) is not None:
         check_resume_settings(train_dir)
     keras.utils.set_random_seed(FLAGS.seed)
+    if FLAGS.deterministic:
+        # Picks deterministic kernels (or raises for ops that have none) and runs tf.data
+        # maps in order; the data config's `deterministic` says the same to the pipeline.
+        tf.config.experimental.enable_op_determinism()
     if FLAGS.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     strategy = make_strategy()

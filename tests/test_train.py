@@ -189,3 +189,27 @@ def test_resuming_with_a_changed_setting_stops_naming_it(tmp_path):
     os.remove(os.path.join(train_dir, "loss.json"))
     result = run_training([*args, "--mode_seeking_weight=0.5"], timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def _network_weights(train_dir):
+    """{name: array} of the networks' variables in the run's latest checkpoint."""
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(
+        os.path.join(train_dir, "checkpoints")))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if name.split("/")[0] in ("generator", "ema_generator", "discriminator")}
+
+
+def test_deterministic_runs_with_one_seed_end_with_the_same_weights(tmp_path):
+    # The issue's case: two uninterrupted runs with one --seed gave different models.
+    weights = []
+    for name in ("a", "b"):
+        train_dir = str(tmp_path / name)
+        result = run_training([f"--train_dir={train_dir}", *TINY, "--max_steps=6",
+                               "--audio_summary_every_steps=0", "--seed=3",
+                               "--deterministic"])
+        assert result.returncode == 0, result.stderr[-3000:]
+        weights.append(_network_weights(train_dir))
+    a, b = weights
+    assert sorted(a) == sorted(b) and any(n.startswith("generator/") for n in a)
+    differing = [n for n in a if not np.array_equal(a[n], b[n])]
+    assert not differing, differing
