@@ -9,6 +9,7 @@ step, images seen, stage and alpha. The run directory layout is described in run
 import dataclasses
 import math
 import os
+import shlex
 import sys
 import time
 
@@ -37,7 +38,7 @@ flags.DEFINE_integer("max_steps", None, "Stop after this many training steps in 
 flags.DEFINE_integer("total_images", None, "Images (clips) to train on in total. Default: "
                      "the end of the progressive schedule (all stages' stable and transition "
                      "phases). GANSynth: 11M.")
-flags.DEFINE_integer("steps_per_epoch", 100, "Steps per Keras epoch (one progress bar line).")
+flags.DEFINE_integer("steps_per_epoch", 100, "Steps per Keras epoch (one progress line).")
 flags.DEFINE_integer("checkpoint_every_steps", 200, "Save a checkpoint every N steps (and at "
                      "every stage change and at the end).")
 flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints to keep (oldest deleted first).")
@@ -48,8 +49,9 @@ flags.DEFINE_integer("audio_summary_samples", 2, "Clips per genre in each audio 
                      "from fixed latents so progress is heard on the same seeds.")
 flags.DEFINE_boolean("export_at_end", True, "Write a SavedModel to <train_dir>/export when "
                      "training finishes.")
-flags.DEFINE_integer("verbose", 1, "Keras progress output: 0 silent, 1 progress bar, 2 one "
-                     "line per epoch.")
+flags.DEFINE_integer("verbose", 1, "Progress over the whole run (images seen of the "
+                     "target, stage, alpha, images/s, ETA) every --steps_per_epoch steps: 0 "
+                     "none, 1 progress lines, 2 progress lines with the losses.")
 
 # ---- data (names match datasets.DataConfig)
 flags.DEFINE_enum("dataset", "synthetic", list(datasets.DATASETS), "Data source: the embedded "
@@ -257,7 +259,7 @@ def make_strategy():
 
 
 class RunCallback(keras.callbacks.Callback):
-    """Per-step bookkeeping: stage/alpha in the progress bar, TensorBoard, checkpoints, stop.
+    """Per-step bookkeeping: stage/alpha in the logs, TensorBoard, checkpoints, stop.
 
     Scalars every `summary_every` steps; audio + spectrogram images per genre from fixed
     latents every `audio_every` steps; a checkpoint every `checkpoint_every` steps and at each
@@ -343,6 +345,94 @@ class RunCallback(keras.callbacks.Callback):
                 tf.summary.image(f"spectrogram/{tag}", (image + 1.0) / 2.0,
                                  max_outputs=len(idx))
         self.writer.flush()
+
+
+def format_duration(seconds):
+    """'42s', '15m20s', '3h05m': short enough for a progress line."""
+    seconds = int(round(max(seconds, 0)))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
+
+
+def stage_name(config, stage):
+    """'stage 2/4 (8x32)': 1-based, as a person counts."""
+    return f"stage {stage + 1}/{config.num_stages} ({'x'.join(map(str, config.resolutions[stage]))})"
+
+
+class ProgressLog(keras.callbacks.Callback):
+    """One progress report over the whole run, counted from the model's own images_seen.
+
+    Keras' bar counts the steps of one fit() call against its epochs: with --max_steps it
+    jumped to the end, after a resume it started again at 1. This one reads images_seen
+    (restored with the checkpoint) against the run's target, so a resume continues the
+    count. Images/s and the ETA come from the current stage (later stages are slower), from
+    its first step's end on (that step traces the new train function).
+
+    A line every `every_steps` steps and at the last one (verbose 1; verbose 2 adds the
+    losses, 0 prints none); each stage change is logged. Lines rather than a bar redrawn
+    in place: TensorFlow's own log lines (checkpoint saves) would land inside such a bar.
+    """
+
+    BAR_WIDTH = 20
+
+    def __init__(self, schedule, config, batch_size, target_steps, every_steps, verbose,
+                 stream=None):
+        super().__init__()
+        self.schedule, self.config = schedule, config
+        self.target_images = target_steps * batch_size
+        self.target_steps, self.every_steps, self.verbose = target_steps, every_steps, verbose
+        self.stream = stream or sys.stdout
+        self._stage = None
+        self._window = None  # (time, images) at the end of the current stage's first step
+        self._rate = None
+
+    def on_train_begin(self, logs=None):
+        self._stage = self.model.stage
+
+    def on_train_batch_end(self, batch, logs=None):
+        model = self.model
+        step, images = int(model.step_counter.numpy()), int(model.images_seen.numpy())
+        now = time.time()
+        if model.stage != self._stage:
+            self._stage, self._window = model.stage, None
+            logging.info("%s begins at %s images%s",
+                         stage_name(self.config, model.stage).capitalize(),
+                         f"{self._stage_start(model.stage):,}",
+                         f", fading in over {self.schedule.transition_images:,} images"
+                         if model.stage > 0 else "")
+        if self._window is None:
+            self._window = (now, images)
+        elif now > self._window[0]:
+            self._rate = (images - self._window[1]) / (now - self._window[0])
+        if self.verbose > 0 and (step >= self.target_steps or step % self.every_steps == 0):
+            self.stream.write(self.line(images, logs) + "\n")
+            self.stream.flush()
+
+    def _stage_start(self, stage):
+        return next(p.start for p in self.schedule.phases() if p.stage == stage)
+
+    def line(self, images, logs=None):
+        """'[#####...] 1,600/48,000 images (3%)  stage 2/4 (8x32) alpha 0.42  52.0 images/s
+        ETA 15m20s', with the losses at verbose 2."""
+        target = max(self.target_images, 1)
+        done = min(images / target, 1.0)
+        filled = int(done * self.BAR_WIDTH)
+        parts = [f"[{'#' * filled}{'.' * (self.BAR_WIDTH - filled)}] {images:,}/"
+                 f"{self.target_images:,} images ({100 * done:.0f}%)",
+                 f"{stage_name(self.config, self.model.stage)} alpha "
+                 f"{float(self.model.alpha.numpy()):.2f}"]
+        if self._rate:
+            parts.append(f"{self._rate:.1f} images/s")
+            parts.append(f"ETA {format_duration(max(self.target_images - images, 0) / self._rate)}")
+        else:
+            parts.append("ETA --")
+        if self.verbose >= 2 and logs:
+            parts.append(" ".join(f"{name} {float(logs[name]):.4g}"
+                                  for name in ("d_loss", "g_loss") if name in logs))
+        return "  ".join(parts)
 
 
 # ----------------------------------------------------------------------------- main
@@ -495,6 +585,8 @@ def train():
 def _train_locked(train_dir):
     from gansynth_tf import gan as gan_lib  # heavy; after flags are parsed
 
+    started = time.time()
+
     # Before any data is read: a resume that would train something else stops at once.
     if rundir.latest_checkpoint(train_dir) is not None:
         check_resume_settings(train_dir)
@@ -541,12 +633,13 @@ def _train_locked(train_dir):
     gan.set_stage(stage, alpha)
 
     step = int(gan.step_counter.numpy())
+    images_at_start = int(gan.images_seen.numpy())
     total_images = FLAGS.total_images or schedule.total_images
-    target = math.ceil(total_images / FLAGS.batch_size)
-    if FLAGS.max_steps is not None:
-        target = min(target, FLAGS.max_steps)
-    logging.info("Step %d of %d; stage %d/%d (%s), alpha %.3f", step, target, stage,
-                 config.num_stages - 1, "x".join(map(str, config.resolutions[stage])), alpha)
+    end_of_run = math.ceil(total_images / FLAGS.batch_size)
+    target = end_of_run if FLAGS.max_steps is None else min(end_of_run, FLAGS.max_steps)
+    logging.info("Step %d of %d (%s of %s images); %s, alpha %.3f", step, target,
+                 f"{images_at_start:,}", f"{target * FLAGS.batch_size:,}",
+                 stage_name(config, stage), alpha)
 
     if step < target:
         data = datasets.make_train_dataset(source, FLAGS.batch_size,
@@ -557,21 +650,71 @@ def _train_locked(train_dir):
                              FLAGS.checkpoint_every_steps, FLAGS.audio_summary_samples,
                              FLAGS.seed)
         spe = FLAGS.steps_per_epoch
+        progress = ProgressLog(schedule, config, FLAGS.batch_size, target, spe, FLAGS.verbose)
         # The dataset shuffles itself; fit's default shuffle=True only draws a warning.
+        # Keras' own bar counts this call's epochs, not the run: ProgressLog reports instead.
         gan.fit(data, epochs=math.ceil(target / spe), initial_epoch=step // spe,
-                steps_per_epoch=spe, verbose=FLAGS.verbose, shuffle=False,
-                callbacks=[progressive.ProgressiveCallback(schedule), run_cb])
+                steps_per_epoch=spe, verbose=0, shuffle=False,
+                callbacks=[progressive.ProgressiveCallback(schedule), run_cb, progress])
         step = int(gan.step_counter.numpy())
         manager.save(checkpoint_number=step)
         if FLAGS.audio_summary_every_steps:
             run_cb.write_audio(step)
         writer.close()
+    export_dir = None
     if FLAGS.export_at_end and step >= target:
         from gansynth_tf import export
         export_dir = os.path.join(train_dir, "export")
         export.export_saved_model(train_dir, export_dir)
         logging.info("Exported the EMA generator to %s", export_dir)
+    logging.info("%s", closing_summary(
+        train_dir, gan, config, source.genres, images_at_start, target, end_of_run,
+        export_dir, time.time() - started))
     return gan
+
+
+def _next_programs():
+    """The interpreter running this (so the commands find the package) and the TensorBoard
+    beside it (a virtualenv's; else the one on PATH)."""
+    beside = os.path.join(os.path.dirname(sys.executable), "tensorboard")
+    return sys.executable, beside if os.path.exists(beside) else "tensorboard"
+
+
+def _here_or_absolute(path):
+    """`path` relative to the working folder when it lies inside it (.venv/bin/python)."""
+    if not os.path.isabs(path):
+        return path
+    relative = os.path.relpath(path)
+    return relative if not relative.startswith("..") else path
+
+
+def closing_summary(train_dir, gan, config, genres, images_at_start, target, end_of_run,
+                    export_dir, seconds):
+    """What the run did, where its output is and what to run next (several lines)."""
+    step, images = int(gan.step_counter.numpy()), int(gan.images_seen.numpy())
+    session = images - images_at_start
+    rate = f" at {session / seconds:.1f} images/s" if session and seconds > 0 else ""
+    lines = [f"Done: {images:,} of {target * FLAGS.batch_size:,} images seen (step {step}), "
+             f"{stage_name(config, gan.stage)}; this session {session:,} images in "
+             f"{format_duration(seconds)}{rate}"]
+    if step < end_of_run:
+        lines.append(f"  stopped at --max_steps={FLAGS.max_steps}, {end_of_run - step} steps "
+                     f"before the end of --total_images: rerun with a larger --max_steps (or "
+                     f"none) to continue")
+    run = shlex.quote(train_dir)
+    python, tensorboard = (shlex.quote(_here_or_absolute(p)) for p in _next_programs())
+    if export_dir:
+        lines.append(f"  export: {export_dir}")
+    elif not FLAGS.export_at_end:
+        lines.append(f"  no export (--export_at_end=false): {python} -m gansynth_tf.export "
+                     f"--train_dir={run} writes one")
+    lines += ["  next:",
+              f"    {python} -m gansynth_tf.generate --train_dir={run} "
+              f"--output_dir={shlex.quote(os.path.join(train_dir, 'samples'))} "
+              f"--genre={shlex.quote(genres[0])} --num_samples=8",
+              f"    {python} -m gansynth_tf.evaluate --train_dir={run}",
+              f"    {tensorboard} --logdir {run}"]
+    return "\n".join(lines)
 
 
 def main(argv):

@@ -65,7 +65,7 @@ def test_tiny_run_goes_through_every_stage_and_writes_the_run_dir(tmp_path):
     # 5 phases of 8 images at batch 4 = 10 steps reach the final stage (8x64); training
     # goes on there up to --total_images (12 steps), before --max_steps.
     assert checkpoint_step(train_dir) == 12
-    assert "stage: 2" in result.stdout + result.stderr
+    assert "48/48 images (100%)  stage 3/3 (8x64)" in result.stdout
     tags = read_scalars(train_dir)
     for tag in ("train/d_loss", "train/g_loss", "train/gp", "train/ms_term", "train/acc_real",
                 "train/acc_fake", "progress/alpha", "progress/stage",
@@ -213,3 +213,46 @@ def test_deterministic_runs_with_one_seed_end_with_the_same_weights(tmp_path):
     assert sorted(a) == sorted(b) and any(n.startswith("generator/") for n in a)
     differing = [n for n in a if not np.array_equal(a[n], b[n])]
     assert not differing, differing
+
+
+def progress_lines(stdout):
+    return [line for line in stdout.splitlines() if line.startswith("[")]
+
+
+def test_progress_counts_the_whole_run_across_max_steps_and_a_resume(tmp_path):
+    train_dir = str(tmp_path / "run")
+    args = [f"--train_dir={train_dir}", *TINY, "--total_images=48", "--verbose=1",
+            "--audio_summary_every_steps=0"]
+    # The issue's case: with --max_steps Keras' bar counted to the epochs' end and jumped.
+    result = run_training([*args, "--max_steps=5"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = progress_lines(result.stdout)
+    assert [line.split("  ")[0].split("] ")[1] for line in lines] == [
+        "8/20 images (40%)", "16/20 images (80%)", "20/20 images (100%)"], lines
+    assert "stage 2/3 (4x32) alpha 0.50" in lines[1] and "images/s  ETA " in lines[1]
+    assert "Stage 2/3 (4x32) begins at 8 images, fading in over 8 images" in result.stderr
+    assert "Stage 3/3 (8x64) begins at 24 images" not in result.stderr
+    summary = result.stderr[result.stderr.index("Done: "):]
+    assert summary.startswith("Done: 20 of 20 images seen (step 5), stage 2/3 (4x32)")
+    assert "stopped at --max_steps=5, 7 steps before the end of --total_images" in summary
+    assert "no export (--export_at_end=false)" in summary
+    for command in (f"gansynth_tf.generate --train_dir={train_dir} ",
+                    f"gansynth_tf.evaluate --train_dir={train_dir}",
+                    f"tensorboard --logdir {train_dir}"):
+        assert command in summary, summary
+
+    # After a resume Keras' bar restarted at 1; the count goes on from the checkpoint.
+    result = run_training([*args, "--max_steps=8", "--verbose=2"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = progress_lines(result.stdout)
+    assert [line.split("  ")[0].split("] ")[1] for line in lines] == [
+        "24/32 images (75%)", "32/32 images (100%)"], lines
+    assert "d_loss " in lines[-1] and "g_loss " in lines[-1], "verbose 2 adds the losses"
+    assert "Stage 3/3 (8x64) begins at 24 images" in result.stderr
+    assert "Done: 32 of 32 images seen (step 8), stage 3/3 (8x64); this session 12 images" \
+        in result.stderr
+
+    # --verbose=0: no progress lines, the summary still closes the log.
+    result = run_training([*args, "--max_steps=9", "--verbose=0"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not progress_lines(result.stdout) and "Done: 36 of 36 images" in result.stderr
