@@ -72,3 +72,27 @@ def make_writable_dir(path, flag):
     os.close(fd)
     os.remove(probe)
     return path
+
+
+def missing_folders(path):
+    """The folders that creating `path` would make, deepest first ([] if it exists)."""
+    out = []
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        out.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return out
+
+
+def remove_empty_folders(folders):
+    """Removes each of `folders` (deepest first) that is still empty; stops at the first
+    that is not, so nothing a command wrote is lost."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
+

@@ -239,6 +239,7 @@ def check_flags():
         raise UsageError(f"--penalty_fraction={FLAGS.penalty_fraction} must be in (0, 1]")
     if FLAGS.dataset != "synthetic" and not FLAGS.data_dir:
         raise UsageError(f"--dataset={FLAGS.dataset} needs --data_dir (see data/README.md)")
+    datasets.config_from_flags(FLAGS).validate()  # --sample_rate=0 and the like
     # Fail on a bad representation or model before reading any data.
     spec_shape = representation_from_flags().spec_shape
     final = network_config_from_flags(num_genres=2).final_resolution
@@ -572,14 +573,20 @@ def train():
     """
     check_flags()
     train_dir = FLAGS.train_dir
+    created = cli.missing_folders(train_dir)
     cli.make_writable_dir(train_dir, "--train_dir")
-    with runlock.acquire(train_dir) as lock:
-        if lock.taken_over:
-            logging.warning("Taking over %s from a run that ended without releasing it "
-                            "(pid %s on host %s, started %s)", lock.path,
-                            lock.taken_over.get("pid"), lock.taken_over.get("host"),
-                            lock.taken_over.get("started"))
-        return _train_locked(train_dir)
+    try:
+        with runlock.acquire(train_dir) as lock:
+            if lock.taken_over:
+                logging.warning("Taking over %s from a run that ended without releasing "
+                                "it (pid %s on host %s, started %s)", lock.path,
+                                lock.taken_over.get("pid"), lock.taken_over.get("host"),
+                                lock.taken_over.get("started"))
+            return _train_locked(train_dir)
+    except BaseException:
+        # A run that fails before writing anything leaves no empty run folder behind.
+        cli.remove_empty_folders(created)
+        raise
 
 
 def _train_locked(train_dir):

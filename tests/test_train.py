@@ -256,3 +256,18 @@ def test_progress_counts_the_whole_run_across_max_steps_and_a_resume(tmp_path):
     result = run_training([*args, "--max_steps=9", "--verbose=0"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert not progress_lines(result.stdout) and "Done: 36 of 36 images" in result.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    # The case: a flag only the data config checks, once the folder was made.
+    (["--sample_rate=0"], "must be positive"),
+    # Fails only when the data is read, after the run folder is created and locked.
+    (["--dataset=folder", "--data_dir={tmp}/no_such_data"], "no_such_data"),
+])
+def test_a_run_that_fails_before_writing_leaves_no_empty_run_folder(tmp_path, args, message):
+    train_dir = tmp_path / "runs" / "new"
+    result = run_training([f"--train_dir={train_dir}",
+                           *[a.format(tmp=tmp_path) for a in args]], timeout=120)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists(), list(tmp_path.rglob("*"))
