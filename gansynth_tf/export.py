@@ -26,12 +26,14 @@ level (as the generator makes it).
 import json
 import os
 import shutil
+import socket
 import tempfile
+import time
 
 import tensorflow as tf
-from absl import flags
+from absl import flags, logging
 
-from gansynth_tf import griffin_lim
+from gansynth_tf import cli, griffin_lim
 from gansynth_tf import representation as representation_lib
 from gansynth_tf import rundir
 # parse_flags and require stay importable from here: generate and evaluate use them.
@@ -40,6 +42,14 @@ from gansynth_tf.cli import parse_flags, require  # noqa: F401
 DEFAULT_EXPORT_SUBDIR = "export"
 GENRES_ASSET = "genres.json"
 MODEL_ASSET = "model.json"
+# The SavedModel is written into <parent>/.export-<name>-XXXX and moved into place when
+# complete; the owner file in it names the writing process, so that a later export can tell
+# a folder left by a killed one from one being written.
+STAGING_PREFIX = ".export-"
+STAGING_OWNER = "owner"
+# A staging folder without an owner file (one made before owner files, or in the instant
+# before its owner file) is stale once untouched this long.
+STALE_STAGING_SECONDS = 600
 SIGNATURES = ("serving_default", "generate_by_name", "generate_conditioned", "genres",
               "metadata")
 
@@ -162,6 +172,78 @@ def _check_replaceable(export_dir):
             f"refusing to replace it; pick a new folder or empty it")
 
 
+def _staging_prefix(export_dir):
+    return f"{STAGING_PREFIX}{os.path.basename(os.path.abspath(export_dir))}-"
+
+
+def _staging_is_stale(folder):
+    owner = os.path.join(folder, STAGING_OWNER)
+    try:
+        with open(owner) as f:
+            host, pid = f.read().split()
+    except (OSError, ValueError):
+        try:
+            return time.time() - os.path.getmtime(folder) > STALE_STAGING_SECONDS
+        except OSError:
+            return False  # gone meanwhile
+    if host != socket.gethostname():
+        return False  # cannot tell whether it still runs
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError):
+        return False  # alive (another user's) or unreadable
+    return False
+
+
+def remove_stale_staging(export_dir):
+    """Removes the staging folders of earlier exports to `export_dir` that were killed
+    before they finished (their owner process is gone); returns their paths.
+
+    Folders made before staging names carried the target (`.export-XXXXXXXX`) count too.
+    """
+    parent = os.path.dirname(os.path.abspath(export_dir))
+    prefix = _staging_prefix(export_dir)
+    removed = []
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return removed
+    for name in names:
+        folder = os.path.join(parent, name)
+        legacy = name.startswith(STAGING_PREFIX) and len(name) == len(STAGING_PREFIX) + 8 \
+            and "-" not in name[len(STAGING_PREFIX):]
+        if ((name.startswith(prefix) or legacy) and os.path.isdir(folder)
+                and _staging_is_stale(folder)):
+            shutil.rmtree(folder, ignore_errors=True)
+            if not os.path.exists(folder):
+                removed.append(folder)
+    return removed
+
+
+def _make_staging(export_dir):
+    """A new staging folder beside export_dir, owned by this process.
+
+    Raises:
+      cli.PathError: export_dir is a file, or its folder cannot be created or written.
+    """
+    if os.path.exists(export_dir) and not os.path.isdir(export_dir):
+        raise cli.PathError(f"--export_dir={export_dir} is a file, not a folder: give "
+                            f"--export_dir a folder path")
+    parent = os.path.dirname(os.path.abspath(export_dir))
+    try:
+        os.makedirs(parent, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=_staging_prefix(export_dir), dir=parent)
+    except OSError as e:
+        raise cli.PathError(f"cannot write --export_dir={export_dir} ({e.strerror}: "
+                            f"{e.filename or parent}): give --export_dir a folder you can "
+                            f"write to") from None
+    with open(os.path.join(staging, STAGING_OWNER), "w") as f:
+        f.write(f"{socket.gethostname()} {os.getpid()}\n")
+    return staging
+
+
 def export_saved_model(train_dir, export_dir=None, phase="if", griffin_lim_iterations=32,
                        checkpoint=None, trained=None):
     """Writes the SavedModel described in the module docstring.
@@ -180,12 +262,15 @@ def export_saved_model(train_dir, export_dir=None, phase="if", griffin_lim_itera
     """
     export_dir = export_dir or os.path.join(train_dir, DEFAULT_EXPORT_SUBDIR)
     _check_replaceable(export_dir)
-    trained = trained or rundir.TrainedGenerator(train_dir, checkpoint)
-    module = ExportedGenerator(trained, phase, griffin_lim_iterations)
-    parent = os.path.dirname(os.path.abspath(export_dir))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    for folder in remove_stale_staging(export_dir):
+        logging.warning("Removed %s, left by an export that was killed before it finished",
+                        folder)
+    # Before loading anything: an unwritable destination fails at once.
+    created = cli.missing_folders(os.path.dirname(os.path.abspath(export_dir)))
+    staging = _make_staging(export_dir)
     try:
+        trained = trained or rundir.TrainedGenerator(train_dir, checkpoint)
+        module = ExportedGenerator(trained, phase, griffin_lim_iterations)
         # Assets are copied into the SavedModel's assets/ folder on save.
         asset_src = os.path.join(staging, "asset_src")
         os.makedirs(asset_src)
@@ -202,6 +287,11 @@ def export_saved_model(train_dir, export_dir=None, phase="if", griffin_lim_itera
         if os.path.exists(export_dir):
             shutil.rmtree(export_dir)
         os.replace(saved, export_dir)
+    except BaseException:
+        # A failed export (a missing run, a full disk, Ctrl-C) leaves nothing behind.
+        shutil.rmtree(staging, ignore_errors=True)
+        cli.remove_empty_folders(created)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return export_dir

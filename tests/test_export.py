@@ -185,3 +185,67 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit) as e:
         export.main(["export"])
     assert "--train_dir is required" in str(e.value.code)
+
+
+def _staging_folder(parent, name, owner=None, age_s=0):
+    folder = parent / name
+    (folder / "saved_model").mkdir(parents=True)
+    if owner is not None:
+        (folder / export.STAGING_OWNER).write_text(owner)
+    if age_s:
+        old = os.path.getmtime(folder) - age_s
+        os.utime(folder, (old, old))
+    return folder
+
+
+def test_an_export_removes_what_killed_exports_to_it_left(exported, tmp_path):
+    import socket
+    train_dir, _ = exported
+    host = socket.gethostname()
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+    dead_pid = int(finished.stdout)
+    # The case: a kill during export left .export-XXXXXXXX beside the target.
+    legacy = _staging_folder(tmp_path, ".export-k1ll3d_x", age_s=3600)
+    dead = _staging_folder(tmp_path, ".export-out-d3adxxxx", owner=f"{host} {dead_pid}")
+    # Still being written (this process), another target's, and a fresh ownerless one.
+    live = _staging_folder(tmp_path, ".export-out-l1vexxxx", owner=f"{host} {os.getpid()}")
+    other = _staging_folder(tmp_path, ".export-other-d3adxxxx", owner=f"{host} {dead_pid}")
+    fresh = _staging_folder(tmp_path, ".export-fr3sh_xx")
+    export.export_saved_model(train_dir, str(tmp_path / "out"))
+    assert not legacy.exists() and not dead.exists()
+    assert live.exists() and other.exists() and fresh.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".export-")) == \
+        sorted([live.name, other.name, fresh.name]), "its own staging folder is gone"
+
+
+def test_a_failed_export_leaves_nothing_behind(exported, tmp_path, monkeypatch):
+    train_dir, _ = exported
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tf.saved_model, "save", fail)
+    with pytest.raises(OSError):
+        export.export_saved_model(train_dir, str(tmp_path / "new" / "out"))
+    assert not (tmp_path / "new").exists(), list(tmp_path.rglob("*"))
+    # A run that is not there: no folder made for its export either.
+    with pytest.raises(ValueError, match="no genres.json"):
+        export.export_saved_model(str(tmp_path / "no_run"))
+    assert not (tmp_path / "no_run").exists()
+
+
+@pytest.mark.parametrize("kind", ["under_a_file", "a_file"])
+def test_an_unwritable_export_dir_is_one_line_naming_it_and_its_flag(exported, tmp_path, kind):
+    # Root ignores a read-only mode, so a path under a regular file stands in for a
+    # read-only run folder: both fail where the export's folder is written.
+    train_dir, _ = exported
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    target = blocker / "export" if kind == "under_a_file" else blocker
+    with pytest.raises(SystemExit) as e:
+        export.main(["export", f"--train_dir={train_dir}", f"--export_dir={target}"])
+    message = str(e.value.code)
+    assert message.startswith("export: ") and "\n" not in message, message
+    assert f"--export_dir={target}" in message and "give --export_dir a" in message
+    assert blocker.read_text() == ""
