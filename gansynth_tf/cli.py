@@ -96,3 +96,30 @@ def remove_empty_folders(folders):
         except OSError:
             return
 
+
+def check_writable(path, flag, folder=False):
+    """Checks, creating nothing, that file `path` (a folder with folder=True) can be
+    written: what exists of it is of the right kind and its nearest existing folder takes
+    new files. For outputs written at the end of a long command, checked at its start.
+
+    Raises:
+      PathError: naming `path`, what blocks it and `flag`.
+    """
+    if folder and os.path.exists(path) and not os.path.isdir(path):
+        raise PathError(f"{flag}={path} is a file, not a folder: give {flag} a folder path")
+    if not folder and os.path.isdir(path):
+        raise PathError(f"{flag}={path} is a folder, not a file: give {flag} a file path")
+    existing = os.path.abspath(path if folder else os.path.dirname(os.path.abspath(path)))
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise PathError(f"cannot write {flag}={path}: {existing} is a file: give {flag} a "
+                        f"path you can write to")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=existing)
+    except OSError as e:
+        raise PathError(f"cannot write {flag}={path}: {existing} is not writable "
+                        f"({e.strerror}): give {flag} a path you can write to") from None
+    os.close(fd)
+    os.remove(probe)
+    return path

@@ -804,6 +804,8 @@ def make_flags():
 
 
 def main(argv=None):
+    from gansynth_tf import cli  # here: the output checks below are main's alone
+
     fv = make_flags()
     export_lib.parse_flags(fv, argv, "evaluate", __doc__)
     export_lib.require(fv, "evaluate", "train_dir")
@@ -814,18 +816,43 @@ def main(argv=None):
         ndb_bins=fv.ndb_bins, ndb_alpha=fv.ndb_alpha, phase=fv.phase,
         mel_inversion=fv.mel_inversion, truncation=fv.truncation, seed=fv.seed,
         batch_size=fv.batch_size, classifier_dir=fv.classifier_dir)
+    output_json = fv.output_json or os.path.join(fv.train_dir, EVAL_SUBDIR, "metrics.json")
+    classifier_dir = fv.classifier_dir or os.path.join(fv.train_dir, CLASSIFIER_SUBDIR)
+    logdir = fv.tensorboard_dir or os.path.join(fv.train_dir, EVAL_SUBDIR)
+    # Where each output goes, and the flag that sends it elsewhere.
+    outputs = [(output_json, "--output_json"), (classifier_dir, "--classifier_dir")]
+    if fv.tensorboard:
+        outputs.append((logdir, "--tensorboard_dir"))
     try:
         rep = representation_lib.Representation.load(fv.train_dir)
+        # The outputs are written after minutes of work (a read-only run's default ones
+        # too): check them first. The classifier is written when none is saved to reuse.
+        cli.check_writable(output_json, "--output_json")
+        saved = all(os.path.exists(os.path.join(classifier_dir, name))
+                    for name in (classifier_lib.MODEL_FILE, REFERENCE_FILE))
+        if fv.retrain_classifier or not saved:
+            cli.check_writable(classifier_dir, "--classifier_dir", folder=True)
+        if fv.tensorboard:
+            cli.check_writable(logdir, "--tensorboard_dir", folder=True)
         cfg = data_config(fv.train_dir, rep, {name: fv[name].value for name in DATA_FLAGS})
         metrics = evaluate(fv.train_dir, cfg, options, checkpoint=fv.checkpoint)
+        paths = write_reports(metrics, output_json)
+        if fv.tensorboard:
+            write_tensorboard(metrics, logdir, metrics["images_seen"])
+            paths += (logdir,)
     except (ValueError, FileNotFoundError) as e:
         raise SystemExit(f"evaluate: {e}") from None
-    output_json = fv.output_json or os.path.join(fv.train_dir, EVAL_SUBDIR, "metrics.json")
-    paths = write_reports(metrics, output_json)
-    if fv.tensorboard:
-        logdir = fv.tensorboard_dir or os.path.join(fv.train_dir, EVAL_SUBDIR)
-        write_tensorboard(metrics, logdir, metrics["images_seen"])
-        paths += (logdir,)
+    except OSError as e:
+        # Left to the writes themselves (e.g. a saved classifier of other genres, retrained
+        # into a read-only folder): named with the flag of the output it was writing.
+        target = os.path.abspath(str(e.filename or ""))
+        for path, flag in outputs:
+            folder = os.path.abspath(path if flag != "--output_json" else
+                                     os.path.dirname(os.path.abspath(path)))
+            if e.filename and (target == folder or target.startswith(folder + os.sep)):
+                raise SystemExit(f"evaluate: cannot write {e.filename} ({e.strerror}): give "
+                                 f"{flag} a path you can write to") from None
+        raise
     print(markdown_table(metrics))
     print("wrote " + ", ".join(paths))
     return metrics

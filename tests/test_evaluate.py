@@ -283,3 +283,28 @@ def test_a_ceiling_near_chance_is_flagged():
     assert "--retrain_classifier" in near[0]
     assert evaluate.ceiling_warnings({"chance_accuracy": 0.25, "real_accuracy": 0.36,
                                       "judge2_real_accuracy": 0.5}) == []
+
+
+@pytest.mark.parametrize("flag,where,expected", [
+    ("--output_json", "{blocker}/metrics.json", "is a file"),
+    ("--output_json", "{tmp}", "is a folder"),
+    ("--classifier_dir", "{blocker}/classifier", "is a file"),
+    ("--tensorboard_dir", "{blocker}/events", "is a file"),
+])
+def test_an_unwritable_output_is_one_line_naming_it_and_its_flag(evaluated, tmp_path, flag,
+                                                                 where, expected):
+    # Root ignores a read-only mode: a path under a regular file stands in for a read-only
+    # run's default outputs. Checked before the minutes of evaluation.
+    train_dir, args, _ = evaluated
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    path = where.format(blocker=blocker, tmp=tmp_path)
+    # A new classifier folder is written, the run's saved one only read.
+    extra = ["--retrain_classifier"] if flag == "--classifier_dir" else []
+    with pytest.raises(SystemExit) as e:
+        evaluate.main([*args, f"{flag}={path}", *extra])
+    message = str(e.value.code)
+    assert message.startswith("evaluate: ") and "\n" not in message, message
+    assert f"{flag}={path}" in message and expected in message, message
+    assert f"give {flag} a" in message, message
+    assert blocker.read_text() == ""
