@@ -355,6 +355,16 @@ class FileSource(Source):
         resampled = [audio_io.resampled_length(info.frames, info.sample_rate, sr)
                      for info, _ in files]
         clips = [cfg.clips_per_file or max(1, n // length) for n in resampled]
+        short = sum(n < length for n in resampled)
+        if resampled and 2 * short > len(resampled):
+            # Such files still give one clip each, centre-padded with silence: with most of
+            # them short the model learns that silence, which no other sign shows.
+            longest = max(resampled)
+            logging.warning(
+                "%s: %d of %d files are shorter than one clip (--audio_length=%d samples, "
+                "%.2f s at %d Hz; the longest file has %d samples, %.2f s): their clips are "
+                "padded with silence. Give a shorter --audio_length or longer files.",
+                name, short, len(resampled), length, length / sr, sr, longest, longest / sr)
         self.decoded_bytes = 4 * int(sum(resampled))
         class_counts = {g: int(usable[g]) for g in genres}
         clip_counts = {g: 0 for g in genres}

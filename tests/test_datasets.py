@@ -386,3 +386,26 @@ def test_silent_windows_are_dropped_in_training_and_evaluation(tmp_path):
     keep_all = datasets.build_source(_cfg(tmp_path, audio_backend="soundfile",
                                           min_clip_dbfs=float("-inf")))
     assert len(list(keep_all.waves_dataset(False).as_numpy_iterator())) == 12
+
+
+def test_an_audio_length_longer_than_most_files_is_warned_about(tmp_path, monkeypatch):
+    # The case: an --audio_length longer than every file padded them silently.
+    for genre in ("a", "b"):
+        os.makedirs(tmp_path / genre)
+        for i in range(2):
+            soundfile.write(str(tmp_path / genre / f"{i}.wav"),
+                            _tone(0.25 + 0.1 * i, SR, 440), SR)
+    warnings = []
+    monkeypatch.setattr(datasets.logging, "warning",
+                        lambda fmt, *args: warnings.append(fmt % args))
+    datasets.build_source(_cfg(tmp_path, audio_backend="soundfile", holdout_fraction=0))
+    (line,) = [w for w in warnings if "shorter than one clip" in w]
+    assert "4 of 4 files" in line and f"--audio_length={L} samples" in line, line
+    assert f"longest file has {int(0.35 * SR)} samples" in line, line
+    # One short file among long ones is no reason to warn.
+    warnings.clear()
+    for genre in ("a", "b"):
+        for i in range(2, 5):
+            soundfile.write(str(tmp_path / genre / f"{i}.wav"), _tone(1.0, SR, 440), SR)
+    datasets.build_source(_cfg(tmp_path, audio_backend="soundfile", holdout_fraction=0))
+    assert not [w for w in warnings if "shorter than one clip" in w], warnings
