@@ -64,7 +64,6 @@ def _resample_framed(tf, audio_io, wave, rate_in, rate_out):
 
 
 def _pipeline(cache):
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from gansynth_tf import datasets  # pylint: disable=import-outside-toplevel
     from gansynth_tf.representation import Representation  # pylint: disable=import-outside-toplevel
 

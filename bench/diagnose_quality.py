@@ -27,7 +27,6 @@ Real clips come from the run's own data (its flags.txt), as in the evaluation; t
 classifier trains on the clips after the held-out ones.
 """
 
-import json
 import os
 import sys
 
@@ -38,11 +37,10 @@ bc.quiet_tf()
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from gansynth_tf import classifier as classifier_lib  # noqa: E402
-from gansynth_tf import datasets, evaluate, gan, generate  # noqa: E402
+from gansynth_tf import evaluate, gan, generate  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("train_dirs", None, "Runs to diagnose (their latest checkpoint).")

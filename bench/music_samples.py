@@ -2,7 +2,7 @@
 
 One row per genre: --real_per_genre clips from the run's held-out tracks (split.json), then
 --generated_per_genre clips of the run's EMA generator (latents from --seed). One generated
-WAV per genre (and one real one, for comparison) goes to --wav_dir.
+WAV per genre goes to --wav_dir (the corpus's own audio is never written out).
 
     python bench/music_samples.py --train_dir=runs/music_cpu \
         --output_png=docs/real_music/samples_ms1.png --wav_dir=docs/real_music/ms1
@@ -28,7 +28,7 @@ flags.DEFINE_integer("generated_per_genre", 3, "Generated clips per genre.")
 flags.DEFINE_float("truncation", 1.0, "Latent scale of the generated clips.")
 flags.DEFINE_integer("seed", 0, "Latent seed.")
 flags.DEFINE_string("output_png", None, "The sheet.")
-flags.DEFINE_string("wav_dir", None, "Where one generated and one real WAV per genre go.")
+flags.DEFINE_string("wav_dir", None, "Where one generated WAV per genre goes.")
 
 
 def main(argv):
@@ -61,8 +61,6 @@ def main(argv):
         for g, name in enumerate(genres):
             generate.write_wav(os.path.join(FLAGS.wav_dir, f"{stems[name]}_generated.wav"),
                                fake[fake_y == g][0], rep.sample_rate, "limit")
-            generate.write_wav(os.path.join(FLAGS.wav_dir, f"{stems[name]}_real.wav"),
-                               real[real_y == g][0], rep.sample_rate, "limit")
     print("wrote", FLAGS.output_png, FLAGS.wav_dir or "")
 
 

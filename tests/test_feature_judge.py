@@ -1,6 +1,5 @@
 """The second judge: features that ignore loudness, and a linear model that tells genres apart."""
 import numpy as np
-import pytest
 
 from gansynth_tf import feature_judge
 

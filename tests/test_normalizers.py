@@ -1,7 +1,6 @@
 """Normalisers: GANSynth's constants, min/max fitting, round trips, save/load."""
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from gansynth_tf import normalizers
 
