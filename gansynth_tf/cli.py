@@ -64,14 +64,19 @@ def make_writable_dir(path, flag):
     except OSError as e:
         raise PathError(f"cannot create {flag}={path} ({e.strerror}): give {flag} a path "
                         f"you can write to") from None
+    _probe_write(path, f"{flag}={path} is not writable", f"give {flag} a folder you can "
+                 "write to")
+    return path
+
+
+def _probe_write(folder, what, fix):
+    """Creates and removes a file in `folder`; PathError "<what> (<reason>): <fix>" if not."""
     try:
-        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=path)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=folder)
     except OSError as e:
-        raise PathError(f"{flag}={path} is not writable ({e.strerror}): give {flag} a "
-                        f"folder you can write to") from None
+        raise PathError(f"{what} ({e.strerror}): {fix}") from None
     os.close(fd)
     os.remove(probe)
-    return path
 
 
 def missing_folders(path):
@@ -115,11 +120,6 @@ def check_writable(path, flag, folder=False):
     if not os.path.isdir(existing):
         raise PathError(f"cannot write {flag}={path}: {existing} is a file: give {flag} a "
                         f"path you can write to")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=existing)
-    except OSError as e:
-        raise PathError(f"cannot write {flag}={path}: {existing} is not writable "
-                        f"({e.strerror}): give {flag} a path you can write to") from None
-    os.close(fd)
-    os.remove(probe)
+    _probe_write(existing, f"cannot write {flag}={path}: {existing} is not writable",
+                 f"give {flag} a path you can write to")
     return path
