@@ -8,6 +8,7 @@ network filesystem the lock is as good as that filesystem's locking (Linux NFS e
 flock with byte-range locks, which reach the server).
 """
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -66,10 +67,8 @@ class RunLock:
             return
         # Unlink while still holding: a rival that opened this file meanwhile finds, once
         # it gets the lock, that the path no longer leads to it, and starts again.
-        try:
+        with contextlib.suppress(FileNotFoundError):   # already gone: nothing to undo
             os.remove(self.path)
-        except FileNotFoundError:
-            pass
         os.close(self._fd)
         self._fd = None
 
