@@ -41,7 +41,7 @@ import tensorflow as tf
 from absl import flags
 from absl import logging
 
-from gansynth_tf import cli
+from gansynth_tf import cli, models
 from gansynth_tf import representation as representation_lib
 from gansynth_tf import rundir
 from gansynth_tf import spectral
@@ -146,8 +146,8 @@ class ExportSampler(Sampler):
 
 
 def load_sampler(train_dir=None, export_dir=None, phase=None, checkpoint=None,
-                 griffin_lim_iterations=32, mel_inversion=None, truncation=1.0):
-    """A Sampler from exactly one of train_dir / export_dir.
+                 griffin_lim_iterations=32, mel_inversion=None, truncation=1.0, model=None):
+    """A Sampler from exactly one of train_dir / export_dir / model (a shipped model's name).
 
     phase None means the model's own: "if" for a train_dir, the export's phase for an
     export; asking an export for another phase is an error (it is baked into the graph).
@@ -156,9 +156,13 @@ def load_sampler(train_dir=None, export_dir=None, phase=None, checkpoint=None,
     """
     if not truncation >= 0:
         raise ValueError(f"--truncation must be >= 0, got {truncation}")
-    if bool(train_dir) == bool(export_dir):
-        raise ValueError("give exactly one of --train_dir (a training run) or --export_dir "
-                         "(a SavedModel from gansynth_tf.export)")
+    if sum(map(bool, (train_dir, export_dir, model))) != 1:
+        shipped = ", ".join(models.available()) or "none"
+        raise ValueError(f"give exactly one of --train_dir (a training run), --export_dir "
+                         f"(a SavedModel from gansynth_tf.export) or --model (a shipped "
+                         f"model: {shipped})")
+    if model:
+        export_dir = models.resolve(model)
     if train_dir:
         sampler = TrainDirSampler(train_dir, phase or "if", checkpoint, griffin_lim_iterations,
                                   mel_inversion)
@@ -434,6 +438,12 @@ def make_flags():
                         flag_values=fv)
     flags.DEFINE_string("export_dir", None, "SavedModel written by gansynth_tf.export to "
                         "generate from. Give this or --train_dir.", flag_values=fv)
+    flags.DEFINE_string("model", None, "Name of a model shipped with the package (instead of "
+                        "--train_dir/--export_dir); --list_models lists them.", flag_values=fv)
+    flags.DEFINE_bool("list_models", False, "Print the shipped models' names and exit.",
+                      flag_values=fv)
+    flags.DEFINE_bool("list_genres", False, "Print the model's genres (one per line, id order) "
+                      "and exit.", flag_values=fv)
     flags.DEFINE_string("checkpoint", None, "With --train_dir: a checkpoint prefix to use "
                         "instead of the latest.", flag_values=fv)
     flags.DEFINE_string("output_dir", None, "Folder for the WAV files, sheets and "
@@ -535,6 +545,14 @@ def run(fv):
 
     manifest.json in --output_dir lists this run's files after the earlier runs' ones.
     """
+    if fv.list_models:
+        print("\n".join(models.available()))
+        return None
+    if fv.list_genres:
+        sampler = load_sampler(fv.train_dir, fv.export_dir, fv.phase, fv.checkpoint,
+                               fv.griffin_lim_iterations, fv.mel_inversion, model=fv.model)
+        print("\n".join(sampler.genres))
+        return None
     cli.require(fv, "generate", "output_dir")
     interp_pair = None
     if fv.interpolate is not None:
@@ -549,14 +567,16 @@ def run(fv):
     if fv.interpolate_latent and len(fv.genre or []) != 1:
         raise ValueError("--interpolate_latent needs exactly one --genre=NAME")
     sampler = load_sampler(fv.train_dir, fv.export_dir, fv.phase, fv.checkpoint,
-                           fv.griffin_lim_iterations, fv.mel_inversion, fv.truncation)
+                           fv.griffin_lim_iterations, fv.mel_inversion, fv.truncation,
+                           model=fv.model)
     # Validate every name before writing anything.
     sampler.genre_ids(fv.genre or [])
     if interp_pair:
         sampler.genre_ids(interp_pair, flag="--interpolate")
     cli.make_writable_dir(fv.output_dir, "--output_dir")
     earlier = read_manifest(fv.output_dir)
-    manifest = {"source": fv.train_dir or fv.export_dir, "sample_rate": sampler.sample_rate,
+    source = fv.train_dir or fv.export_dir or f"model:{fv.model}"
+    manifest = {"source": source, "sample_rate": sampler.sample_rate,
                 "audio_length": sampler.audio_length, "phase": sampler.phase,
                 "truncation": sampler.truncation, "normalize": fv.normalize, "files": []}
     if interp_pair:
@@ -587,6 +607,8 @@ def main(argv=None):
         manifest = run(fv)
     except (ValueError, FileNotFoundError) as e:
         raise SystemExit(f"generate: {e}") from None
+    if manifest is None:  # --list_models / --list_genres
+        return None
     logging.info("wrote %d files", len(manifest["files"]))
     print(f"wrote {len(manifest['files'])} WAV files ({manifest['sample_rate']} Hz, "
           f"{manifest['audio_length']} samples, phase={manifest['phase']}) and their "
