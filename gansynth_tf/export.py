@@ -5,12 +5,22 @@
 The SavedModel needs neither this package nor any dataset: `tf.saved_model.load(DIR)` in any
 Python with TensorFlow. Signatures (`saved_model_cli show --all --dir DIR` lists them):
 
-* `serving_default` (genre int32 [b], z float32 [b, latent]) -> audio float32 [b, samples]
+Every signature that makes sound returns `audio`, ready to play: each clip (or piece)
+scaled to peak at -1 dBFS, so within [-1, 1]; and `audio_raw`, the generator's output as it
+came (its level is whatever the critic let it drift to: peaks of 10 and more are normal).
+
+* `serving_default` (genre int32 [b], z float32 [b, latent]) -> audio, audio_raw float32
+  [b, samples]
 * `generate_by_name` (genre string [b], seed int64 []) -> audio, genre_id int32 [b],
   z float32 [b, latent] with z = tf.random.stateless_normal([b, latent], seed=[seed, 0]);
   an unknown name fails with an InvalidArgumentError that lists the known genres.
 * `generate_conditioned` (condition float32 [b, num_genres], z) -> audio: any mix of genres
   (rows need not be one-hot), used for genre interpolation.
+* `generate_long` (genre_path string [], seed int64 [], seconds float32 []) -> audio,
+  audio_raw float32 [round(seconds * sample_rate)]: one continuous piece, as
+  `generate --duration` makes it (gansynth_tf/longform.py: a slerp latent walk, 0.25 new
+  anchors per clip, 0.5 s equal-power crossfades; the same piece for the same seed).
+  genre_path is a genre name, or "ambient:0,rock:20" for a morph; at most 600 s.
 * `genres` () -> genres string [num_genres] (id order)
 * `metadata` () -> genres, sample_rate, audio_length, latent_dim, num_genres (int64 scalars),
   phase (string scalar), images_seen (int64 scalar)
@@ -19,8 +29,7 @@ The same values are attributes of the loaded object (`m.genres`, `m.sample_rate`
 tf.Variables) and JSON files in `assets/` (`genres.json`: the list of names; `model.json`:
 the metadata), so tools that do not run TensorFlow can read them too.
 
-`audio` is at the model's `sample_rate`, `audio_length` samples long, and not normalised in
-level (as the generator makes it).
+Clips are at the model's `sample_rate`, `audio_length` samples long.
 """
 
 import json
@@ -33,7 +42,7 @@ import time
 import tensorflow as tf
 from absl import flags, logging
 
-from gansynth_tf import cli, griffin_lim
+from gansynth_tf import cli, griffin_lim, longform
 from gansynth_tf import representation as representation_lib
 from gansynth_tf import rundir
 # parse_flags and require stay importable from here: generate and evaluate use them.
@@ -50,8 +59,11 @@ STAGING_OWNER = "owner"
 # A staging folder without an owner file (one made before owner files, or in the instant
 # before its owner file) is stale once untouched this long.
 STALE_STAGING_SECONDS = 600
-SIGNATURES = ("serving_default", "generate_by_name", "generate_conditioned", "genres",
-              "metadata")
+# generate_long makes its clips this many at a time and refuses pieces longer than this.
+LONG_BATCH = 8
+LONG_MAX_SECONDS = 600.0
+SIGNATURES = ("serving_default", "generate_by_name", "generate_conditioned", "generate_long",
+              "genres", "metadata")
 
 
 class ExportedGenerator(tf.Module):
@@ -100,7 +112,7 @@ class ExportedGenerator(tf.Module):
             in_range = tf.reduce_all((genre >= 0) & (genre < num_genres))
             tf.debugging.Assert(in_range, [f"genre ids must be in [0, {num_genres}) for "
                                            f"genres [{known}]; got", genre])
-            return {"audio": self._audio(tf.one_hot(genre, num_genres), z)}
+            return self._outputs(self._audio(tf.one_hot(genre, num_genres), z))
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="genre"),
                                       tf.TensorSpec([], tf.int64, name="seed")])
@@ -113,8 +125,8 @@ class ExportedGenerator(tf.Module):
             ids = tf.cast(tf.argmax(tf.cast(matches, tf.int32), axis=1), tf.int32)
             z = tf.random.stateless_normal(tf.stack([tf.shape(genre)[0], latent]),
                                            seed=tf.stack([seed, tf.constant(0, tf.int64)]))
-            return {"audio": self._audio(tf.one_hot(ids, num_genres), z), "genre_id": ids,
-                    "z": z}
+            return {**self._outputs(self._audio(tf.one_hot(ids, num_genres), z)),
+                    "genre_id": ids, "z": z}
 
         @tf.function(input_signature=[
             tf.TensorSpec([None, num_genres], tf.float32, name="condition"),
@@ -122,7 +134,18 @@ class ExportedGenerator(tf.Module):
         def generate_conditioned(condition, z):
             tf.debugging.assert_equal(tf.shape(condition)[0], tf.shape(z)[0],
                                       message="condition and z must have the same batch size")
-            return {"audio": self._audio(condition, z)}
+            return self._outputs(self._audio(condition, z))
+
+        @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="genre_path"),
+                                      tf.TensorSpec([], tf.int64, name="seed"),
+                                      tf.TensorSpec([], tf.float32, name="seconds")])
+        def generate_long(genre_path, seed, seconds):
+            raw = longform.long_form_tf(
+                self._audio, genre_path, seed, seconds, self._genre_list, rep.sample_rate,
+                rep.audio_length, latent, wander=longform.DEFAULT_WANDER,
+                overlap_seconds=longform.DEFAULT_OVERLAP_SECONDS, batch_size=LONG_BATCH,
+                max_seconds=LONG_MAX_SECONDS)
+            return self._outputs(raw)
 
         @tf.function(input_signature=[])
         def genres():
@@ -141,8 +164,14 @@ class ExportedGenerator(tf.Module):
         self.generate = generate
         self.generate_by_name = generate_by_name
         self.generate_conditioned = generate_conditioned
+        self.generate_long = generate_long
         self.get_genres = genres
         self.get_metadata = metadata
+
+    @staticmethod
+    def _outputs(raw):
+        """Ready-to-play `audio` (each row peaks at -1 dBFS) beside the generator's own."""
+        return {"audio": longform.peak_normalize_tf(raw), "audio_raw": raw}
 
     def _audio(self, condition, z):
         """condition [b, num_genres], z [b, latent] -> audio [b, audio_length] float32."""
@@ -150,7 +179,7 @@ class ExportedGenerator(tf.Module):
 
     def signatures(self):
         fns = (self.generate, self.generate_by_name, self.generate_conditioned,
-               self.get_genres, self.get_metadata)
+               self.generate_long, self.get_genres, self.get_metadata)
         return dict(zip(SIGNATURES, fns))
 
     def metadata_dict(self):

@@ -7,7 +7,9 @@
     python -m gansynth_tf.generate ... --genre=jazz --interpolate_latent --steps=8
     python -m gansynth_tf.generate ... --duration=30 [--genre_path=ambient:0,rock:20]
 
-Writes 16-bit PCM WAVs at the model's sample rate and a PNG sheet of their spectrograms:
+Writes 16-bit PCM WAVs at the model's sample rate, each peak-normalised to -1 dBFS
+(--normalize: 'limit', 'clip', or 'none' for the raw output as 32-bit float), and a PNG
+sheet of their spectrograms:
 
 * sampling: `<genre>_<i>.wav` for i < num_samples and every --genre (default all), and
   `sheet.png`. Sample i of every genre uses the same latent: row i of
@@ -46,7 +48,9 @@ from gansynth_tf import representation as representation_lib
 from gansynth_tf import rundir
 from gansynth_tf import spectral
 
-NORMALIZE_MODES = ("limit", "peak", "clip")
+NORMALIZE_MODES = ("peak", "limit", "clip", "none")
+# "peak" level: -1 dBFS, the same as the SavedModel's ready-to-play `audio`.
+PEAK_LEVEL = 10.0 ** (-1.0 / 20.0)
 SHEET_MAX_COLUMNS = 8
 MANIFEST = "manifest.json"
 # Leaves room for "_<i>.wav" under the usual 255-byte limit on a file name.
@@ -142,7 +146,9 @@ class ExportSampler(Sampler):
     def _audio(self, condition, z):
         out = self._fn(condition=tf.constant(condition, tf.float32),
                        z=tf.constant(z, tf.float32))
-        return out["audio"].numpy()
+        # The raw output: this command normalises once per file (a piece, not each clip).
+        # Exports made before audio_raw existed return the raw output as `audio`.
+        return out.get("audio_raw", out["audio"]).numpy()
 
 
 def load_sampler(train_dir=None, export_dir=None, phase=None, checkpoint=None,
@@ -243,24 +249,30 @@ def safe_names(genres):
 
 
 def to_pcm_range(audio, mode):
-    """float [n] -> float [n] within [-1, 1] for 16-bit PCM.
+    """float [n] -> float [n] at the level `mode` asks for.
 
-    mode: "limit" scales a clip down only if it would clip (quieter clips keep their level),
-    "peak" scales every clip to a 0.99 peak, "clip" hard-clips at full scale.
+    mode: "peak" scales every clip or piece to peak at -1 dBFS (silence stays silent),
+    "limit" scales down only one that would clip (quieter ones keep the generator's level),
+    "clip" hard-clips at full scale, "none" keeps the generator's raw output (any level; WAVs
+    are then written as 32-bit float).
     """
     if mode not in NORMALIZE_MODES:
         raise ValueError(f"--normalize must be one of {NORMALIZE_MODES}, got {mode!r}")
     audio = np.nan_to_num(np.asarray(audio, np.float64))
+    if mode == "none":
+        return audio
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    if mode == "peak" and peak > 0:
-        return audio * (0.99 / peak)
+    if mode == "peak" and peak > 1e-6:
+        return audio * (PEAK_LEVEL / peak)
     if mode == "limit" and peak > 1.0:
-        return audio * (0.99 / peak)
+        return audio * (PEAK_LEVEL / peak)
     return np.clip(audio, -1.0, 1.0)
 
 
-def write_wav(path, audio, sample_rate, normalize="limit"):
-    soundfile.write(path, to_pcm_range(audio, normalize), int(sample_rate), subtype="PCM_16")
+def write_wav(path, audio, sample_rate, normalize="peak"):
+    """16-bit PCM WAV at the `normalize` level, or 32-bit float for the raw output ("none")."""
+    subtype = "FLOAT" if normalize == "none" else "PCM_16"
+    soundfile.write(path, to_pcm_range(audio, normalize), int(sample_rate), subtype=subtype)
     return path
 
 
@@ -324,7 +336,7 @@ def _generate(sampler, condition, z, batch_size):
 
 
 def generate_samples(sampler, output_dir, genres=None, num_samples=4, seed=0, batch_size=16,
-                     normalize="limit"):
+                     normalize="peak"):
     """Writes `<genre>_<i>.wav` and `sheet.png`; returns manifest entries (dicts)."""
     genres = list(genres) if genres else list(sampler.genres)
     ids = sampler.genre_ids(genres)
@@ -351,7 +363,7 @@ def generate_samples(sampler, output_dir, genres=None, num_samples=4, seed=0, ba
 
 
 def interpolate_genres(sampler, output_dir, genre_a, genre_b, steps=8, seed=0,
-                       normalize="limit"):
+                       normalize="peak"):
     """Writes `interp_<i>.wav` and `interp_sheet.png` walking genre A -> B at a fixed z."""
     a, b = sampler.genre_ids([genre_a, genre_b], flag="--interpolate")
     conditions = genre_walk(sampler.num_genres, a, b, steps)
@@ -370,7 +382,7 @@ def interpolate_genres(sampler, output_dir, genre_a, genre_b, steps=8, seed=0,
 
 
 def interpolate_latent(sampler, output_dir, genre, steps=8, seed=0, seed_b=None,
-                       normalize="limit"):
+                       normalize="peak"):
     """Writes `latent_interp_<i>.wav` + sheet: slerp from seed's to seed_b's latent."""
     seed_b = seed + 1 if seed_b is None else seed_b
     (g,) = sampler.genre_ids([genre])
@@ -394,7 +406,7 @@ def interpolate_latent(sampler, output_dir, genre, steps=8, seed=0, seed_b=None,
 
 
 def long_pieces(sampler, output_dir, seconds, genres=None, genre_path=None, seed=0,
-                wander=0.25, overlap_seconds=0.5, batch_size=16, normalize="limit"):
+                wander=0.25, overlap_seconds=0.5, batch_size=16, normalize="peak"):
     """Writes `<genre>_long.wav` per genre (or `path_long.wav` for a genre path) + a sheet.
 
     See :mod:`gansynth_tf.longform`: clips along a slerp latent walk joined by equal-power
@@ -494,10 +506,11 @@ def make_flags():
                          lower_bound=2, flag_values=fv)
     flags.DEFINE_integer("batch_size", 16, "Clips generated per call (bounds memory).",
                          lower_bound=1, flag_values=fv)
-    flags.DEFINE_enum("normalize", "limit", list(NORMALIZE_MODES),
-                      "Level before 16-bit PCM: 'limit' scales down only clips that would "
-                      "clip, 'peak' scales every clip to a 0.99 peak, 'clip' hard-clips.",
-                      flag_values=fv)
+    flags.DEFINE_enum("normalize", "peak", list(NORMALIZE_MODES),
+                      "Level of each file: 'peak' (default) scales every clip or piece to "
+                      "peak at -1 dBFS; 'limit' scales down only one that would clip; "
+                      "'clip' hard-clips; 'none' writes the generator's raw output as "
+                      "32-bit float WAV.", flag_values=fv)
     return fv
 
 

@@ -3,8 +3,9 @@
 A piece of `seconds` is made of clips of the model's length L that start every
 ``hop = L - overlap`` samples. Clip i takes
 
-* its latent from a walk: random anchors ``a_0, a_1, ...`` (row k of
-  ``default_rng(seed).standard_normal``), clip i at walk position ``p = i * wander`` between
+* its latent from a walk: random anchors ``a_0, a_1, ...`` (rows of
+  ``tf.random.stateless_normal`` for the seed, so the CLI and the SavedModel's
+  ``generate_long`` draw the same ones), clip i at walk position ``p = i * wander`` between
   anchors ``floor(p)`` and ``floor(p) + 1`` by slerp (``wander`` anchors per clip: 0 holds one
   latent for the whole piece, 1 draws a new one for every clip);
 * its genre condition from a genre path ``[(seconds, genre id), ...]`` at the clip's centre:
@@ -17,11 +18,14 @@ power keeps the level flat across a join where a linear fade would dip by 3 dB.
 """
 
 import numpy as np
+import tensorflow as tf
 
 from gansynth_tf import generate as generate_lib
 
 DEFAULT_OVERLAP_SECONDS = 0.5
 DEFAULT_WANDER = 0.25
+# Ready-to-play level: every clip or piece peaks at -1 dBFS (headroom for lossy encoders).
+PEAK_DBFS = -1.0
 
 
 def parse_genre_path(text, genres):
@@ -47,35 +51,67 @@ def parse_genre_path(text, genres):
     return points
 
 
+# The second word of the stateless seed of a walk's anchors: a piece's latents differ from
+# generate_by_name's z for the same seed, and the CLI and the SavedModel draw the same ones.
+WALK_SEED_STREAM = 7
+
+
+def conditions_tf(point_times, point_ids, times, num_genres):
+    """Conditions [len(times), num_genres] (float32 tensor) along a genre path.
+
+    point_times [P] (strictly increasing seconds), point_ids [P] int; constant one-hot before
+    the first point and after the last, linear blends between points.
+    """
+    point_times = tf.cast(point_times, tf.float64)
+    times = tf.cast(times, tf.float64)
+    onehot = tf.one_hot(tf.cast(point_ids, tf.int32), num_genres, dtype=tf.float64)
+    last = tf.shape(point_times)[0] - 1
+    idx = tf.searchsorted(point_times, times, side="right")
+    lo = tf.clip_by_value(idx - 1, 0, last)
+    hi = tf.clip_by_value(idx, 0, last)
+    t_lo, t_hi = tf.gather(point_times, lo), tf.gather(point_times, hi)
+    w = tf.where(t_hi > t_lo, (times - t_lo) / tf.maximum(t_hi - t_lo, 1e-12), 0.0)
+    w = tf.clip_by_value(w, 0.0, 1.0)[:, None]
+    return tf.cast((1.0 - w) * tf.gather(onehot, lo) + w * tf.gather(onehot, hi), tf.float32)
+
+
 def genre_conditions(path, times, num_genres):
-    """Conditions [len(times), num_genres] along a genre path at `times` (seconds)."""
-    eye = np.eye(num_genres, dtype=np.float64)
-    points = np.array([t for t, _ in path], np.float64)
-    ids = [g for _, g in path]
-    out = np.zeros([len(times), num_genres], np.float64)
-    for i, t in enumerate(times):
-        k = int(np.searchsorted(points, t, side="right")) - 1
-        if k < 0:
-            out[i] = eye[ids[0]]
-        elif k >= len(points) - 1:
-            out[i] = eye[ids[-1]]
-        else:
-            w = (t - points[k]) / (points[k + 1] - points[k])
-            out[i] = (1.0 - w) * eye[ids[k]] + w * eye[ids[k + 1]]
-    return out.astype(np.float32)
+    """Conditions [len(times), num_genres] (numpy) along a parsed genre path."""
+    return conditions_tf([t for t, _ in path], [g for _, g in path], times, num_genres).numpy()
+
+
+def slerp_rows(a, b, t):
+    """Row-wise slerp of a, b [n, d] at fractions t [n] (linear where nearly parallel)."""
+    a, b = tf.cast(a, tf.float64), tf.cast(b, tf.float64)
+    t = tf.cast(t, tf.float64)[:, None]
+    norms = tf.norm(a, axis=1) * tf.norm(b, axis=1)
+    cos = tf.reduce_sum(a * b, axis=1) / tf.maximum(norms, 1e-12)
+    omega = tf.acos(tf.clip_by_value(cos, -1.0, 1.0))[:, None]
+    sin = tf.sin(omega)
+    safe = tf.where(sin < 1e-6, tf.ones_like(sin), sin)
+    spherical = (tf.sin((1.0 - t) * omega) * a + tf.sin(t * omega) * b) / safe
+    return tf.cast(tf.where(sin < 1e-6, (1.0 - t) * a + t * b, spherical), tf.float32)
+
+
+def latent_walk_tf(seed, num_clips, latent_dim, wander=DEFAULT_WANDER):
+    """Latents [num_clips, latent_dim] (float32 tensor) along a slerp walk.
+
+    The anchors are `tf.random.stateless_normal` rows for seed (seed, WALK_SEED_STREAM).
+    """
+    positions = tf.range(num_clips, dtype=tf.float64) * tf.cast(wander, tf.float64)
+    k = tf.cast(tf.floor(positions), tf.int32)
+    anchors = tf.random.stateless_normal(
+        tf.stack([k[-1] + 2, latent_dim]),
+        seed=tf.stack([tf.cast(seed, tf.int64), tf.constant(WALK_SEED_STREAM, tf.int64)]))
+    return slerp_rows(tf.gather(anchors, k), tf.gather(anchors, k + 1),
+                      positions - tf.cast(k, tf.float64))
 
 
 def latent_walk(seed, num_clips, latent_dim, wander=DEFAULT_WANDER):
-    """Latents [num_clips, latent_dim] along a slerp walk through random anchors."""
+    """Latents [num_clips, latent_dim] (numpy) along a slerp walk through random anchors."""
     if wander < 0:
         raise ValueError(f"--wander={wander}: must be >= 0 (anchors per clip)")
-    positions = np.arange(num_clips) * float(wander)
-    anchors = generate_lib.latents(seed, int(np.floor(positions[-1])) + 2, latent_dim)
-    out = np.empty([num_clips, latent_dim], np.float32)
-    for i, p in enumerate(positions):
-        k = int(np.floor(p))
-        out[i] = generate_lib.slerp(anchors[k], anchors[k + 1], [p - k])[0]
-    return out
+    return latent_walk_tf(seed, num_clips, latent_dim, wander).numpy()
 
 
 def layout(seconds, sample_rate, clip_length, overlap):
@@ -91,21 +127,104 @@ def layout(seconds, sample_rate, clip_length, overlap):
     return num, hop, total
 
 
+def crossfade_join_tf(clips, overlap):
+    """Clips [n, L] joined with equal-power crossfades of `overlap` samples -> [(n-1)*hop+L].
+
+    float64 tensor; `overlap` a Python int (it fixes the graph's ramp).
+    """
+    clips = tf.cast(clips, tf.float64)
+    length = int(clips.shape[1])
+    n = tf.shape(clips)[0]
+    hop = length - overlap
+    if overlap:
+        ramp = tf.sin(0.5 * np.pi * (tf.range(overlap, dtype=tf.float64) + 0.5) / overlap)
+        ones = tf.ones([length - 2 * overlap], tf.float64)
+        middle = tf.ones([n, length], tf.float64) * tf.concat([ramp, ones, ramp[::-1]], 0)
+        # The first clip keeps its start and the last its end at full level.
+        first = tf.cast(tf.range(n) == 0, tf.float64)[:, None]
+        last = tf.cast(tf.range(n) == n - 1, tf.float64)[:, None]
+        head = tf.concat([tf.ones([overlap], tf.float64), tf.zeros([length - overlap],
+                                                                   tf.float64)], 0)
+        tail = head[::-1]
+        gain = middle + first * head * (1.0 - middle) + last * tail * (1.0 - middle)
+        clips = clips * gain
+    return tf.signal.overlap_and_add(clips, hop)
+
+
 def crossfade_join(clips, overlap):
     """Clips [n, L] joined with equal-power crossfades of `overlap` samples -> [(n-1)*hop+L]."""
-    clips = np.asarray(clips, np.float64)
-    n, length = clips.shape
-    hop = length - overlap
-    out = np.zeros((n - 1) * hop + length, np.float64)
-    ramp = np.sin(0.5 * np.pi * (np.arange(overlap) + 0.5) / max(overlap, 1))
-    for i, clip in enumerate(clips):
-        c = clip.copy()
-        if overlap and i > 0:
-            c[:overlap] *= ramp
-        if overlap and i < n - 1:
-            c[length - overlap:] *= ramp[::-1]
-        out[i * hop:i * hop + length] += c
-    return out
+    return crossfade_join_tf(np.asarray(clips, np.float64), int(overlap)).numpy()
+
+
+def peak_normalize_tf(audio, peak_dbfs=PEAK_DBFS):
+    """audio [..., samples] scaled so that each row peaks at `peak_dbfs`; silence stays."""
+    audio = tf.convert_to_tensor(audio)
+    peak = tf.reduce_max(tf.abs(audio), axis=-1, keepdims=True)
+    target = tf.cast(10.0 ** (peak_dbfs / 20.0), audio.dtype)
+    return tf.where(peak > 1e-6, audio * target / tf.maximum(peak, 1e-6), audio)
+
+
+def parse_genre_path_tf(text, genre_names):
+    """The graph version of parse_genre_path, for a SavedModel signature.
+
+    text: string scalar, "GENRE" (the whole piece) or "GENRE:SECONDS,GENRE:SECONDS,...".
+    Returns (times float64 [P], ids int32 [P]); an unknown name or times that are not
+    strictly increasing from >= 0 fail with an InvalidArgumentError saying so.
+    """
+    items = tf.strings.strip(tf.strings.split(text, ","))
+    timed = tf.strings.regex_full_match(items, ".*:[^:]*")
+    names = tf.strings.strip(tf.where(timed, tf.strings.regex_replace(items, ":[^:]*$", ""),
+                                      items))
+    times = tf.strings.to_number(
+        tf.where(timed, tf.strings.regex_replace(items, "^.*:", ""), "0"), tf.float64)
+    matches = tf.equal(names[:, None], tf.constant(list(genre_names))[None, :])
+    found = tf.reduce_any(matches, axis=1)
+    checks = [
+        tf.debugging.Assert(tf.reduce_all(found), [
+            f"genre_path: unknown genre name(s); this model knows: [{', '.join(genre_names)}]; "
+            "unknown:", tf.boolean_mask(names, tf.logical_not(found))]),
+        tf.debugging.Assert(
+            tf.reduce_all(times[1:] > times[:-1]) & tf.reduce_all(times >= 0.0),
+            ["genre_path times must be >= 0 and strictly increasing, e.g. "
+             "'ambient:0,rock:20'; got", times]),
+    ]
+    with tf.control_dependencies(checks):
+        ids = tf.cast(tf.argmax(tf.cast(matches, tf.int32), axis=1), tf.int32)
+    return times, ids
+
+
+def long_form_tf(waves_fn, genre_path, seed, seconds, genre_names, sample_rate, clip_length,
+                 latent_dim, wander=DEFAULT_WANDER, overlap_seconds=DEFAULT_OVERLAP_SECONDS,
+                 batch_size=16, max_seconds=600.0):
+    """The graph version of long_form: raw audio float32 [round(seconds * sample_rate)].
+
+    waves_fn(condition [b, num_genres], z [b, latent]) -> audio [b, clip_length]; clips are
+    made `batch_size` at a time (a tf.map_fn), so memory does not grow with the length.
+    """
+    overlap = min(int(round(overlap_seconds * sample_rate)), clip_length // 2)
+    hop = clip_length - overlap
+    seconds = tf.cast(seconds, tf.float64)
+    tf.debugging.Assert((seconds > 0.0) & (seconds <= max_seconds),
+                        [f"seconds must be in (0, {max_seconds:g}]; got", seconds])
+    total = tf.maximum(tf.cast(tf.round(seconds * sample_rate), tf.int32), 1)
+    num = tf.maximum(1, -((overlap - total) // hop))
+    times, ids = parse_genre_path_tf(genre_path, genre_names)
+    centres = (tf.cast(tf.range(num) * hop, tf.float64) + clip_length / 2.0) / sample_rate
+    condition = conditions_tf(times, ids, centres, len(genre_names))
+    z = latent_walk_tf(seed, num, latent_dim, wander)
+    chunks = -(-num // batch_size)
+    pad = chunks * batch_size - num
+    condition = tf.reshape(tf.pad(condition, [[0, pad], [0, 0]]),
+                           [chunks, batch_size, len(genre_names)])
+    z = tf.reshape(tf.pad(z, [[0, pad], [0, 0]]), [chunks, batch_size, latent_dim])
+    clips = tf.map_fn(lambda cz: tf.cast(waves_fn(cz[0], cz[1]), tf.float32), (condition, z),
+                      fn_output_signature=tf.TensorSpec([batch_size, clip_length], tf.float32),
+                      parallel_iterations=1)
+    clips = tf.reshape(clips, [-1, clip_length])[:num]
+    clips = tf.where(tf.math.is_finite(clips), clips, 0.0)
+    audio = crossfade_join_tf(clips, overlap)[:total]
+    audio = tf.pad(audio, [[0, total - tf.shape(audio)[0]]])
+    return tf.cast(audio, tf.float32)
 
 
 def join_times(num_clips, hop, overlap, sample_rate):

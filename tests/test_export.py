@@ -69,6 +69,27 @@ try:
     out["out_of_range"] = "no error"
 except tf.errors.InvalidArgumentError as e:
     out["out_of_range"] = e.message
+raw = m.signatures["serving_default"](genre=tf.constant([0, 1], tf.int32),
+                                      z=tf.random.normal([2, latent], seed=2))
+out["ready_peaks"] = np.max(np.abs(raw["audio"].numpy()), axis=1).tolist()
+out["ready_is_scaled_raw"] = float(np.max(np.abs(
+    raw["audio"].numpy() / np.max(np.abs(raw["audio"].numpy()), axis=1, keepdims=True)
+    - raw["audio_raw"].numpy() / np.max(np.abs(raw["audio_raw"].numpy()), axis=1,
+                                        keepdims=True))))
+long = m.signatures["generate_long"](genre_path=tf.constant("jazz:0,hip hop:0.2"),
+                                     seed=tf.constant(3, tf.int64),
+                                     seconds=tf.constant(0.5))
+long_again = m.signatures["generate_long"](genre_path=tf.constant("jazz:0,hip hop:0.2"),
+                                           seed=tf.constant(3, tf.int64),
+                                           seconds=tf.constant(0.5))
+out["long"] = [list(long["audio"].shape), float(np.max(np.abs(long["audio"].numpy()))),
+               bool(np.array_equal(long["audio"].numpy(), long_again["audio"].numpy()))]
+try:
+    m.signatures["generate_long"](genre_path=tf.constant("polka"),
+                                  seed=tf.constant(0, tf.int64), seconds=tf.constant(0.5))
+    out["long_unknown"] = "no error"
+except tf.errors.InvalidArgumentError as e:
+    out["long_unknown"] = e.message
 print("RESULT " + json.dumps(out))
 """
 
@@ -93,6 +114,26 @@ def test_reloads_in_fresh_python_without_the_project(exported, tmp_path):
     for name in ["polka", *GENRES]:
         assert name in out["unknown"]
     assert "[0, 3)" in out["out_of_range"]
+    np.testing.assert_allclose(out["ready_peaks"], [10 ** (-1 / 20)] * 2, rtol=1e-5)
+    assert out["ready_is_scaled_raw"] < 1e-5
+    assert out["long"][0] == [int(round(0.5 * helpers_rundir.SAMPLE_RATE))]
+    assert out["long"][1] == pytest.approx(10 ** (-1 / 20), rel=1e-5) and out["long"][2]
+    assert "polka" in out["long_unknown"] and "unknown genre" in out["long_unknown"]
+
+
+def test_generate_long_is_the_piece_generate_duration_makes(exported):
+    """The SavedModel signature and the CLI's long-form path draw the same walk and joins."""
+    from gansynth_tf import generate, longform
+
+    _, export_dir = exported
+    sampler = generate.load_sampler(export_dir=export_dir)
+    path = longform.parse_genre_path("jazz:0,hip hop:0.3", sampler.genres)
+    eager, _ = longform.long_form(sampler, 0.7, path, seed=4, batch_size=export.LONG_BATCH)
+    piece = sampler.model.signatures["generate_long"](
+        genre_path=tf.constant("jazz:0,hip hop:0.3"), seed=tf.constant(4, tf.int64),
+        seconds=tf.constant(0.7))["audio_raw"].numpy()
+    assert piece.shape == eager.shape
+    np.testing.assert_allclose(piece, eager, rtol=0, atol=1e-4 * np.max(np.abs(eager)))
 
 
 def _waves(trained, genre, z):
@@ -110,7 +151,7 @@ def test_export_reproduces_the_generator_it_was_built_from(tmp_path):
     expected = _waves(trained, genre, z)
     loaded = tf.saved_model.load(export_dir)
     assert len(loaded.generator_variables) == len(trained.generator.variables)
-    got = loaded.signatures["serving_default"](genre=genre, z=z)["audio"].numpy()
+    got = loaded.signatures["serving_default"](genre=genre, z=z)["audio_raw"].numpy()
     assert got.shape == (2, helpers_rundir.AUDIO_LENGTH)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4 * np.max(np.abs(expected)))
 

@@ -268,12 +268,27 @@ def test_genre_walk_and_safe_names():
 
 def test_pcm_level_modes():
     loud = np.array([0.0, 2.0, -4.0])
-    np.testing.assert_allclose(generate.to_pcm_range(loud, "limit"), [0, 0.495, -0.99])
+    db1 = 10 ** (-1 / 20)                                    # -1 dBFS
+    np.testing.assert_allclose(generate.to_pcm_range(loud, "limit"), [0, db1 / 2, -db1])
     np.testing.assert_allclose(generate.to_pcm_range(loud, "clip"), [0, 1, -1])
+    np.testing.assert_allclose(generate.to_pcm_range(loud, "none"), loud)
+    np.testing.assert_allclose(generate.to_pcm_range(loud, "peak"), [0, db1 / 2, -db1])
     quiet = np.array([0.1, -0.2])
     np.testing.assert_allclose(generate.to_pcm_range(quiet, "limit"), quiet)
-    np.testing.assert_allclose(generate.to_pcm_range(quiet, "peak"), [0.495, -0.99])
+    np.testing.assert_allclose(generate.to_pcm_range(quiet, "peak"), [db1 / 2, -db1])
+    np.testing.assert_array_equal(generate.to_pcm_range(np.zeros(3), "peak"), np.zeros(3))
     assert np.isfinite(generate.to_pcm_range(np.array([np.nan, 0.5]), "limit")).all()
+
+
+def test_raw_output_on_request_is_a_float_wav(tmp_path):
+    loud = np.array([0.0, 2.5, -11.0, 0.25], np.float32)
+    generate.write_wav(str(tmp_path / "raw.wav"), loud, 8000, normalize="none")
+    back, rate = soundfile.read(str(tmp_path / "raw.wav"), dtype="float32")
+    assert soundfile.info(str(tmp_path / "raw.wav")).subtype == "FLOAT" and rate == 8000
+    np.testing.assert_array_equal(back, loud)
+    generate.write_wav(str(tmp_path / "ready.wav"), loud, 8000)
+    ready, _ = soundfile.read(str(tmp_path / "ready.wav"))
+    assert np.max(np.abs(ready)) == pytest.approx(10 ** (-1 / 20), abs=1e-4)
 
 
 def test_file_names_keep_the_letters_of_every_script():

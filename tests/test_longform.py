@@ -1,6 +1,7 @@
 """Long-form pieces: genre paths, the latent walk, crossfaded joins and the seam measure."""
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from gansynth_tf import generate, longform
 
@@ -42,7 +43,7 @@ def test_latent_walk_is_smooth_and_wander_sets_the_pace():
     still = longform.latent_walk(0, 6, 16, wander=0.0)
     assert np.allclose(still, still[0])
     walk = longform.latent_walk(0, 9, 16, wander=0.25)
-    anchors = generate.latents(0, 4, 16)
+    anchors = tf.random.stateless_normal([4, 16], seed=[0, longform.WALK_SEED_STREAM]).numpy()
     np.testing.assert_allclose(walk[0], anchors[0], atol=1e-5)
     np.testing.assert_allclose(walk[4], anchors[1], atol=1e-5)   # every 4th clip an anchor
     np.testing.assert_allclose(walk[8], anchors[2], atol=1e-5)
@@ -101,3 +102,47 @@ def test_long_form_gives_the_duration_and_follows_the_path():
     np.testing.assert_array_equal(audio, again)
     with pytest.raises(ValueError, match="duration"):
         longform.long_form(NoiseSampler(), 0.0, path)
+
+
+def test_genre_path_in_the_graph_matches_the_parser_and_rejects_bad_paths():
+    genres = ["ambient", "rock", "jazz"]
+    times, ids = longform.parse_genre_path_tf(tf.constant("ambient:0, rock:10,jazz:20.5"),
+                                              genres)
+    np.testing.assert_allclose(times.numpy(), [0.0, 10.0, 20.5])
+    assert ids.numpy().tolist() == [0, 1, 2]
+    times, ids = longform.parse_genre_path_tf(tf.constant("jazz"), genres)
+    assert times.numpy().tolist() == [0.0] and ids.numpy().tolist() == [2]
+    for bad, match in [("polka", "unknown genre"), ("rock:5,jazz:5", "strictly increasing"),
+                       ("rock:x", "rock:x|number|convert")]:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=match):
+            longform.parse_genre_path_tf(tf.constant(bad), genres)
+
+
+def test_long_form_in_the_graph_equals_the_eager_piece():
+    """The SavedModel's generate_long and the CLI's long_form make the same piece."""
+    sampler = NoiseSampler()
+
+    def waves(condition, z):
+        # A deterministic function of (condition, z) that both paths can run.
+        t = tf.range(L, dtype=tf.float32)[None, :] / SR
+        f = 200.0 + 100.0 * tf.reduce_sum(condition * [0.0, 1.0, 2.0], axis=1, keepdims=True)
+        return 0.1 * (1.0 + tf.abs(z[:, :1])) * tf.sin(2 * np.pi * f * t)
+
+    sampler.audio = lambda c, z: waves(tf.constant(c), tf.constant(z)).numpy()
+    path = [(0.0, 0), (1.0, 2)]
+    eager, info = longform.long_form(sampler, 2.3, path, seed=5, wander=0.5,
+                                     overlap_seconds=0.1, batch_size=2)
+    graph = tf.function(lambda text, seed, seconds: longform.long_form_tf(
+        waves, text, seed, seconds, ["a", "b", "c"], SR, L, sampler.latent_dim, wander=0.5,
+        overlap_seconds=0.1, batch_size=2))
+    piece = graph(tf.constant("a:0,c:1"), tf.constant(5, tf.int64), tf.constant(2.3))
+    assert piece.shape == (int(round(2.3 * SR)),) and info["clips"] == 6
+    np.testing.assert_allclose(piece.numpy(), eager, atol=1e-4)  # float32 sin, graph vs eager
+
+
+def test_peak_normalize_sets_minus_one_dbfs_and_leaves_silence():
+    x = tf.constant([[0.0, 3.0, -11.0], [0.0, 0.0, 0.0], [0.0, 0.01, -0.005]])
+    y = longform.peak_normalize_tf(x).numpy()
+    target = 10 ** (-1 / 20)
+    np.testing.assert_allclose(np.abs(y).max(axis=1), [target, 0.0, target], rtol=1e-6)
+    np.testing.assert_allclose(y[0] / y[0, 2], x.numpy()[0] / -11.0, rtol=1e-6)  # shape kept
