@@ -6,7 +6,6 @@ interpreter too.
 
 import contextlib
 import datetime
-import json
 import os
 import platform
 import re
@@ -148,10 +147,9 @@ def write_json(path, obj):
         return
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, default=float)
-    os.replace(tmp, path)
+    from gansynth_tf import cli  # pylint: disable=import-outside-toplevel
+
+    cli.write_json(path, obj, indent=1, default=float)
     print("wrote", path)
 
 

@@ -7,6 +7,7 @@ cannot clash with the trainer's --train_dir. absl defines --help only on its glo
 hence parse_flags' own handling of it.
 """
 
+import json
 import os
 import sys
 import tempfile
@@ -122,4 +123,29 @@ def check_writable(path, flag, folder=False):
                         f"path you can write to")
     _probe_write(existing, f"cannot write {flag}={path}: {existing} is not writable",
                  f"give {flag} a path you can write to")
+    return path
+
+
+def write_json(path, obj, **dump_kwargs):
+    """Writes `obj` as JSON to `path` atomically: a reader, or a run killed mid-write, sees
+    the old file or the new one, never half of one. Returns `path`.
+
+    The text goes to a temporary file in the same folder (os.replace is atomic only within
+    one file system), is flushed to disk (a rename can otherwise reach the disk before the
+    data on a crash of the machine) and then replaces `path`. The temporary name carries
+    the process id, so two processes writing the same file do not share one. `dump_kwargs`
+    go to json.dump (indent, ensure_ascii, default, ...); the file is UTF-8.
+    """
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, **dump_kwargs)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        # A failed dump (an object JSON cannot hold, a full disk) leaves no stray file.
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
     return path

@@ -546,11 +546,7 @@ def merge_manifests(earlier, latest):
 
 def write_manifest(output_dir, manifest):
     path = os.path.join(output_dir, MANIFEST)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=2, ensure_ascii=False)
-    os.replace(tmp, path)
-    return path
+    return cli.write_json(path, manifest, indent=2, ensure_ascii=False)
 
 
 def run(fv):

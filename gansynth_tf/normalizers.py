@@ -11,10 +11,11 @@ a small JSON file in the run directory so training, export and generation use th
 """
 
 import json
-import os
 
 import numpy as np
 import tensorflow as tf
+
+from gansynth_tf import cli
 
 # GANSynth's prespecified constants for (log-magnitude, IF).
 PRESPECIFIED_A = (0.0661371661726, 0.8)
@@ -56,10 +57,7 @@ class AffineNormalizer:
 
     def save(self, path):
         """Writes the JSON config atomically (a killed run never leaves half a file)."""
-        tmp = f"{path}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.get_config(), f)
-        os.replace(tmp, path)
+        cli.write_json(path, self.get_config())
 
 
 class IdentityNormalizer(AffineNormalizer):

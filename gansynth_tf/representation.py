@@ -14,7 +14,7 @@ import os
 
 import tensorflow as tf
 
-from gansynth_tf import normalizers
+from gansynth_tf import cli, normalizers
 from gansynth_tf.spectral import LOG_EPSILON, SpecgramsHelper
 
 PHASES = ("if", "griffin_lim")
@@ -130,11 +130,7 @@ class Representation:
 
     def save(self, directory):
         path = os.path.join(directory, FILENAME)
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.get_config(), f, indent=2)
-        os.replace(tmp, path)
-        return path
+        return cli.write_json(path, self.get_config(), indent=2)
 
     @classmethod
     def load(cls, directory):

@@ -21,7 +21,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from gansynth_tf import datasets, networks, progressive
+from gansynth_tf import cli, datasets, networks, progressive
 from gansynth_tf.representation import Representation
 
 GENRES = datasets.GENRE_MAP_FILE
@@ -32,10 +32,7 @@ CHECKPOINTS = "checkpoints"
 
 
 def _write_json(path, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
+    cli.write_json(path, obj, indent=2)
 
 
 def _read_json(train_dir, name):

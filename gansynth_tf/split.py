@@ -15,6 +15,8 @@ import json
 import os
 from typing import Dict, Tuple
 
+from gansynth_tf import cli
+
 SPLIT_FILE = "split.json"
 DEFAULT_FRACTION = 0.12
 SPLITS = ("train", "heldout", "all")
@@ -71,11 +73,7 @@ class TrackSplit:
     def save(self, train_dir):
         os.makedirs(train_dir, exist_ok=True)
         path = os.path.join(train_dir, SPLIT_FILE)
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=1, ensure_ascii=False)
-        os.replace(tmp, path)
-        return path
+        return cli.write_json(path, self.to_dict(), indent=1, ensure_ascii=False)
 
 
 def load(train_dir):
