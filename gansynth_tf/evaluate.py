@@ -13,7 +13,8 @@ run) and a second, independent judge (feature_judge.py: MFCC / spectral-contrast
 statistics + logistic regression). Their accuracy on the held-out real clips is the
 ceiling the generated clips are measured against.
 
-Metrics (GANSynth section 4 / Richardson & Weiss 2018), in the JSON:
+Metrics (GANSynth section 4 / Richardson & Weiss 2018; the maths in
+:mod:`gansynth_tf.metrics`), in the JSON:
 
 * real_accuracy: the classifier on held-out real clips (the ceiling);
   generated_accuracy: the classifier's genre == the conditioning genre ("pitch accuracy");
@@ -54,6 +55,7 @@ from gansynth_tf import datasets
 from gansynth_tf import export as export_lib
 from gansynth_tf import feature_judge
 from gansynth_tf import generate as generate_lib
+from gansynth_tf import metrics as metrics_lib
 from gansynth_tf import representation as representation_lib
 from gansynth_tf import spectral
 from gansynth_tf import split as split_lib
@@ -68,143 +70,6 @@ EVAL_SUBDIR = "eval"
 DATA_FLAGS = ("dataset", "data_dir", "fma_metadata", "nsynth_label", "audio_backend",
               "clips_per_file", "synthetic_clips_per_genre", "cache_dir",
               "holdout_fraction")
-
-
-# ----------------------------------------------------------------------------- maths
-
-
-def gaussian_stats(x):
-    """x `[n, d]` (n >= 2) -> (mean `[d]`, covariance `[d, d]`, unbiased), float64."""
-    x = np.asarray(x, np.float64)
-    if x.ndim != 2 or len(x) < 2:
-        raise ValueError(f"need at least two rows [n, d] for a covariance, got {x.shape}")
-    return x.mean(axis=0), np.cov(x, rowvar=False).reshape(x.shape[1], x.shape[1])
-
-
-def frechet_distance(mu1, sigma1, mu2, sigma2):
-    """Frechet (2-Wasserstein) distance between N(mu1, sigma1) and N(mu2, sigma2).
-
-    |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2). The matrix root is taken by
-    symmetric eigendecompositions, which stays real and stable for the singular
-    covariances of few samples in many dimensions.
-    """
-    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
-    s1, s2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
-    w, v = np.linalg.eigh((s1 + s1.T) / 2)
-    root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-    middle = root1 @ s2 @ root1
-    tr_root = np.sum(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)))
-    diff = mu1 - mu2
-    return float(max(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_root, 0.0))
-
-
-def entropy(p, axis=-1):
-    """Shannon entropy in nats of distributions p along axis (0 log 0 = 0)."""
-    p = np.asarray(p, np.float64)
-    return -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0), axis=axis)
-
-
-def _squared_distances(x, centers):
-    d = (np.sum(x * x, axis=1)[:, None] - 2.0 * x @ centers.T
-         + np.sum(centers * centers, axis=1)[None, :])
-    return np.maximum(d, 0.0)
-
-
-def kmeans(x, k, seed=0, iterations=100, restarts=3):
-    """Lloyd's k-means with k-means++ seeding; the best of `restarts` runs.
-
-    Args:
-      x: `[n, d]` with n >= k.
-    Returns:
-      (centers `[k, d]`, assignment int `[n]`).
-    """
-    x = np.asarray(x, np.float64)
-    n = len(x)
-    if not 1 <= k <= n:
-        raise ValueError(f"k-means needs 1 <= k <= n, got k={k}, n={n}")
-    rng = np.random.default_rng(seed)
-    best = None
-    for _ in range(restarts):
-        centers = [x[rng.integers(n)]]
-        closest = _squared_distances(x, np.array(centers))[:, 0]
-        for _ in range(1, k):
-            total = closest.sum()
-            idx = rng.choice(n, p=closest / total) if total > 0 else rng.integers(n)
-            centers.append(x[idx])
-            closest = np.minimum(closest, _squared_distances(x, x[idx:idx + 1])[:, 0])
-        centers = np.array(centers)
-        assign = None
-        for _ in range(iterations):
-            d = _squared_distances(x, centers)
-            new = np.argmin(d, axis=1)
-            if assign is not None and np.array_equal(new, assign):
-                break
-            assign = new
-            for j in range(k):
-                members = x[assign == j]
-                if len(members):
-                    centers[j] = members.mean(axis=0)
-                else:
-                    # An empty bin takes the point worst served by its centre.
-                    far = np.argmax(d[np.arange(n), assign])
-                    centers[j] = x[far]
-                    d[far] = 0.0
-        inertia = float(np.sum(np.min(_squared_distances(x, centers), axis=1)))
-        if best is None or inertia < best[0]:
-            best = (inertia, centers.copy(), np.argmin(_squared_distances(x, centers), 1))
-    return best[1], best[2]
-
-
-def ndb(real, generated, k=50, alpha=0.05, seed=0, whiten=True):
-    """Number of statistically Different Bins (Richardson & Weiss 2018).
-
-    Clusters the real samples into k bins, assigns every generated sample to its nearest
-    bin centre and, per bin, tests H0 "same proportion of real and generated samples"
-    with a pooled two-proportion z-test (two-sided).
-
-    Args:
-      real: `[n_real, d]` (n_real >= k); generated: `[n_gen, d]`.
-      whiten: standardise every dimension by the real samples' mean and std first.
-    Returns:
-      dict: ndb (int), ndb_k (ndb / k in [0, 1]), k, alpha, real_proportions,
-      generated_proportions, different (bool per bin).
-    """
-    real = np.asarray(real, np.float64)
-    generated = np.asarray(generated, np.float64)
-    if whiten:
-        mean, std = real.mean(axis=0), real.std(axis=0)
-        std = np.where(std > 1e-8, std, 1.0)
-        real, generated = (real - mean) / std, (generated - mean) / std
-    centers, real_bins = kmeans(real, k, seed)
-    gen_bins = np.argmin(_squared_distances(generated, centers), axis=1)
-    n_r, n_g = len(real), len(generated)
-    p_r = np.bincount(real_bins, minlength=k) / n_r
-    p_g = np.bincount(gen_bins, minlength=k) / n_g
-    pooled = (p_r * n_r + p_g * n_g) / (n_r + n_g)
-    se = np.sqrt(pooled * (1.0 - pooled) * (1.0 / n_r + 1.0 / n_g))
-    z = np.where(se > 0, np.abs(p_g - p_r) / np.where(se > 0, se, 1.0), 0.0)
-    p_values = np.array([math.erfc(v / math.sqrt(2.0)) for v in z])
-    different = p_values < alpha
-    return {"ndb": int(different.sum()), "ndb_k": float(different.mean()), "k": int(k),
-            "alpha": float(alpha), "real_proportions": p_r.tolist(),
-            "generated_proportions": p_g.tolist(), "different": different.tolist()}
-
-
-def mean_pairwise_distances(x):
-    """Mean over pairs i < j of (L1 = mean |x_i - x_j|, L2 = RMS of x_i - x_j).
-
-    x `[n, d]`; returns (None, None) for n < 2.
-    """
-    x = np.asarray(x, np.float64)
-    n = len(x)
-    if n < 2:
-        return None, None
-    l1, l2 = [], []
-    for i in range(n - 1):
-        diff = x[i + 1:] - x[i]
-        l1.append(np.mean(np.abs(diff), axis=1))
-        l2.append(np.sqrt(np.mean(diff * diff, axis=1)))
-    return float(np.mean(np.concatenate(l1))), float(np.mean(np.concatenate(l2)))
 
 
 # ----------------------------------------------------------------------------- data
@@ -425,23 +290,24 @@ def compute_metrics(clf, genres, sample_rate, real, real_y, fake, fake_y, ndb_bi
         logging.warning("NDB with %d bins instead of %d: only %d real clips (use --num_real "
                         ">= %d per genre for %d bins)", k, ndb_bins, len(real),
                         -(-5 * ndb_bins // len(genres)), ndb_bins)
-    bins = ndb(real_feat, fake_feat, k, ndb_alpha, seed)
+    bins = metrics_lib.ndb(real_feat, fake_feat, k, ndb_alpha, seed)
     metrics = {
         "real_accuracy": float(np.mean(real_pred == real_y)),
         "generated_accuracy": float(np.mean(fake_pred == fake_y)),
-        "mean_entropy": float(np.mean(entropy(fake_p))),
-        "marginal_entropy": float(entropy(np.mean(fake_p, axis=0))),
+        "mean_entropy": float(np.mean(metrics_lib.entropy(fake_p))),
+        "marginal_entropy": float(metrics_lib.entropy(np.mean(fake_p, axis=0))),
         "max_entropy": float(np.log(len(genres))),
-        "frechet_distance": frechet_distance(*gaussian_stats(real_emb),
-                                             *gaussian_stats(fake_emb)),
+        "frechet_distance": metrics_lib.frechet_distance(
+            *metrics_lib.gaussian_stats(real_emb), *metrics_lib.gaussian_stats(fake_emb)),
         "ndb": bins["ndb"], "ndb_k": bins["ndb_k"], "ndb_bins": bins["k"],
         "ndb_alpha": bins["alpha"],
         "num_real": int(len(real)), "num_generated": int(len(fake)),
     }
     metrics["frechet_distance_real_vs_real"] = None
     if reference_embeddings is not None and len(reference_embeddings) > 1:
-        metrics["frechet_distance_real_vs_real"] = frechet_distance(
-            *gaussian_stats(real_emb), *gaussian_stats(reference_embeddings))
+        metrics["frechet_distance_real_vs_real"] = metrics_lib.frechet_distance(
+            *metrics_lib.gaussian_stats(real_emb),
+            *metrics_lib.gaussian_stats(reference_embeddings))
     judge_real = judge_fake = None
     if judge is not None:
         judge_real, judge_fake = judge.predict(real), judge.predict(fake)
@@ -453,8 +319,8 @@ def compute_metrics(clf, genres, sample_rate, real, real_y, fake, fake_y, ndb_bi
     per_genre, l1_ratios, l2_ratios = {}, [], []
     for g, name in enumerate(genres):
         r, f = real_y == g, fake_y == g
-        r_l1, r_l2 = mean_pairwise_distances(real_feat[r])
-        f_l1, f_l2 = mean_pairwise_distances(fake_feat[f])
+        r_l1, r_l2 = metrics_lib.mean_pairwise_distances(real_feat[r])
+        f_l1, f_l2 = metrics_lib.mean_pairwise_distances(fake_feat[f])
         l1 = f_l1 / r_l1 if r_l1 and f_l1 is not None else None
         l2 = f_l2 / r_l2 if r_l2 and f_l2 is not None else None
         l1_ratios += [l1] if l1 is not None else []

@@ -10,6 +10,7 @@ import soundfile
 
 import helpers_rundir
 from gansynth_tf import classifier, datasets, evaluate
+from gansynth_tf import metrics as metrics_lib
 from gansynth_tf import split as split_lib
 
 SR = helpers_rundir.SAMPLE_RATE
@@ -26,7 +27,7 @@ def test_frechet_distance_of_identical_gaussians_is_zero():
     a = rng.standard_normal((5, 5))
     cov = a @ a.T + 0.1 * np.eye(5)
     mu = rng.standard_normal(5)
-    assert evaluate.frechet_distance(mu, cov, mu, cov) == pytest.approx(0.0, abs=1e-8)
+    assert metrics_lib.frechet_distance(mu, cov, mu, cov) == pytest.approx(0.0, abs=1e-8)
 
 
 def test_frechet_distance_matches_the_analytic_value():
@@ -35,17 +36,17 @@ def test_frechet_distance_matches_the_analytic_value():
     cov = a @ a.T + np.eye(4)
     shift = np.array([1.0, -2.0, 0.5, 3.0])
     # Same covariance: only the means count.
-    assert evaluate.frechet_distance(np.zeros(4), cov, shift, cov) == pytest.approx(
+    assert metrics_lib.frechet_distance(np.zeros(4), cov, shift, cov) == pytest.approx(
         shift @ shift, rel=1e-9)
     # Commuting (diagonal) covariances: sum of (sqrt(s1) - sqrt(s2))^2 on the diagonal.
     s1, s2 = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 9.0])
     expected = 2.0 ** 2 + np.sum((np.sqrt(s1) - np.sqrt(s2)) ** 2)
-    got = evaluate.frechet_distance(np.zeros(3), np.diag(s1), [2.0, 0, 0], np.diag(s2))
+    got = metrics_lib.frechet_distance(np.zeros(3), np.diag(s1), [2.0, 0, 0], np.diag(s2))
     assert got == pytest.approx(expected, rel=1e-9)
     # From samples: two shifted standard normals are about |shift|^2 apart.
     x = rng.standard_normal((4000, 3))
-    fd = evaluate.frechet_distance(*evaluate.gaussian_stats(x),
-                                   *evaluate.gaussian_stats(x[::-1] + [2.0, 0, 0]))
+    fd = metrics_lib.frechet_distance(*metrics_lib.gaussian_stats(x),
+                                      *metrics_lib.gaussian_stats(x[::-1] + [2.0, 0, 0]))
     assert fd == pytest.approx(4.0, rel=0.01)
 
 
@@ -57,41 +58,41 @@ def test_ndb_is_small_for_one_distribution_and_large_for_a_shifted_one():
         return centers[rng.integers(0, 6, n)] + rng.standard_normal((n, 8)) + offset
 
     real = sample(1000)
-    same = evaluate.ndb(real, sample(1000), k=20, seed=0)
-    shifted = evaluate.ndb(real, sample(1000, offset=1.5), k=20, seed=0)
+    same = metrics_lib.ndb(real, sample(1000), k=20, seed=0)
+    shifted = metrics_lib.ndb(real, sample(1000, offset=1.5), k=20, seed=0)
     assert same["k"] == 20 and len(same["different"]) == 20
     assert same["ndb_k"] <= 0.15
     assert shifted["ndb_k"] >= 0.5
     assert sum(same["real_proportions"]) == pytest.approx(1.0)
     # Mode collapse: all generated samples in one mode empties the other bins.
     collapsed = centers[0] + rng.standard_normal((500, 8))
-    assert evaluate.ndb(real, collapsed, k=20, seed=0)["ndb_k"] >= 0.8
+    assert metrics_lib.ndb(real, collapsed, k=20, seed=0)["ndb_k"] >= 0.8
 
 
 def test_kmeans_recovers_separated_clusters():
     rng = np.random.default_rng(3)
     truth = np.repeat(np.arange(4), 50)
     x = np.eye(4)[truth] * 20.0 + rng.standard_normal((200, 4))
-    centers, assign = evaluate.kmeans(x, 4, seed=1)
+    centers, assign = metrics_lib.kmeans(x, 4, seed=1)
     assert centers.shape == (4, 4)
     # Same partition up to relabelling.
     for c in range(4):
         assert len(set(assign[truth == c])) == 1
     assert len(set(assign)) == 4
     with pytest.raises(ValueError, match="1 <= k <= n"):
-        evaluate.kmeans(x[:3], 4)
+        metrics_lib.kmeans(x[:3], 4)
 
 
 def test_entropy_and_pairwise_distances():
-    assert evaluate.entropy([0.25] * 4) == pytest.approx(math.log(4))
-    assert evaluate.entropy([0.0, 1.0, 0.0]) == pytest.approx(0.0)
-    np.testing.assert_allclose(evaluate.entropy([[0.5, 0.5], [1.0, 0.0]]), [math.log(2), 0])
+    assert metrics_lib.entropy([0.25] * 4) == pytest.approx(math.log(4))
+    assert metrics_lib.entropy([0.0, 1.0, 0.0]) == pytest.approx(0.0)
+    np.testing.assert_allclose(metrics_lib.entropy([[0.5, 0.5], [1.0, 0.0]]), [math.log(2), 0])
     x = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 4.0]])
-    l1, l2 = evaluate.mean_pairwise_distances(x)
+    l1, l2 = metrics_lib.mean_pairwise_distances(x)
     # Pairs: (1, 0) -> L1 1, RMS sqrt(2); (0, 2) -> 2, sqrt(8); (1, 2) -> 3, sqrt(10).
     assert l1 == pytest.approx(2.0)
     assert l2 == pytest.approx((math.sqrt(2) + math.sqrt(8) + math.sqrt(10)) / 3)
-    assert evaluate.mean_pairwise_distances(x[:1]) == (None, None)
+    assert metrics_lib.mean_pairwise_distances(x[:1]) == (None, None)
 
 
 def test_flags_txt_sets_the_data_config_and_flags_override_it(tmp_path):
