@@ -194,10 +194,14 @@ class GeneratorBlock(keras.layers.Layer):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.upsample_factor = None if upsample is None else tuple(upsample)
-        self.upsample = None if upsample is None else Upsample2D(upsample, name="upsample")
-        self.conv0 = EqualizedConv2D(self.filters, 3, he_slope=0.0, name="conv0")
-        self.conv1 = EqualizedConv2D(self.filters, 3, he_slope=0.0, name="conv1")
-        self.norm = PixelNorm(name="pixel_norm")
+        # Sub-layers take the block's policy: one given as dtype= (or read back from a
+        # config) would otherwise apply to the block alone, its convs computing in float32.
+        policy = self.dtype_policy
+        self.upsample = (None if upsample is None else
+                         Upsample2D(upsample, name="upsample", dtype=policy))
+        self.conv0 = EqualizedConv2D(self.filters, 3, he_slope=0.0, name="conv0", dtype=policy)
+        self.conv1 = EqualizedConv2D(self.filters, 3, he_slope=0.0, name="conv1", dtype=policy)
+        self.norm = PixelNorm(name="pixel_norm", dtype=policy)
 
     def build(self, input_shape):
         self.conv0.build(input_shape)
@@ -230,9 +234,11 @@ class DiscriminatorBlock(keras.layers.Layer):
         self.in_filters = int(in_filters)
         self.filters = int(filters)
         self.downsample_factor = tuple(downsample)
-        self.conv0 = EqualizedConv2D(self.in_filters, 3, he_slope=0.0, name="conv0")
-        self.conv1 = EqualizedConv2D(self.filters, 3, he_slope=0.0, name="conv1")
-        self.downsample = Downsample2D(downsample, name="downsample")
+        policy = self.dtype_policy  # for the sub-layers, as in GeneratorBlock
+        self.conv0 = EqualizedConv2D(self.in_filters, 3, he_slope=0.0, name="conv0",
+                                     dtype=policy)
+        self.conv1 = EqualizedConv2D(self.filters, 3, he_slope=0.0, name="conv1", dtype=policy)
+        self.downsample = Downsample2D(downsample, name="downsample", dtype=policy)
 
     def build(self, input_shape):
         self.conv0.build(input_shape)
