@@ -2,7 +2,9 @@
 
 All tensors are channels-last spectrogram feature maps ``[batch, time, freq, channels]``.
 Every layer is registered for Keras serialization under the ``gansynth_tf`` package and
-round-trips through ``get_config`` / ``from_config``.
+round-trips through ``get_config`` / ``from_config`` (tests/layer_contract.py checks that,
+saving and mixed precision for each). Resampling is Keras' own UpSampling2D and
+AveragePooling2D, made by :func:`nearest_upsampling` and :func:`average_downsampling`.
 
 Numerically sensitive statistics (pixel norm, minibatch stddev) are computed in float32
 even under the ``mixed_float16`` policy: a 1e-8 epsilon underflows in float16.
@@ -233,52 +235,25 @@ class GenreBias(keras.layers.Layer):
         return {**super().get_config(), "units": self.units}
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class Upsample2D(keras.layers.Layer):
-    """Nearest-neighbour upsampling by integer factors: ``[N, T, F, C]`` -> ``[N, T*ft, F*ff, C]``."""
+def nearest_upsampling(factor, **kwargs):
+    """Nearest-neighbour upsampling by integer factors (time, freq), a Keras layer.
 
-    def __init__(self, factor=(2, 2), **kwargs):
-        super().__init__(**kwargs)
-        self.factor = _pair(factor, "factor")
-        self.built = True  # stateless
-
-    def call(self, inputs):
-        ft, ff = self.factor
-        x = inputs
-        if ft > 1:
-            x = tf.repeat(x, ft, axis=1)
-        if ff > 1:
-            x = tf.repeat(x, ff, axis=2)
-        return x
-
-    def compute_output_shape(self, input_shape):
-        n, t, f, c = input_shape
-        return (n, None if t is None else t * self.factor[0], None if f is None else f * self.factor[1], c)
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
+    ``[N, T, F, C]`` -> ``[N, T*ft, F*ff, C]``. channels_last is fixed, whatever the global
+    keras.config.image_data_format() says. kwargs: name, dtype.
+    """
+    return keras.layers.UpSampling2D(size=_pair(factor, "factor"), interpolation="nearest",
+                                     data_format="channels_last", **kwargs)
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class Downsample2D(keras.layers.Layer):
-    """Average pooling by integer factors: ``[N, T, F, C]`` -> ``[N, T/ft, F/ff, C]``."""
+def average_downsampling(factor, **kwargs):
+    """Average pooling by integer factors (time, freq), a Keras layer.
 
-    def __init__(self, factor=(2, 2), **kwargs):
-        super().__init__(**kwargs)
-        self.factor = _pair(factor, "factor")
-        self.built = True  # stateless
-
-    def call(self, inputs):
-        if self.factor == (1, 1):
-            return inputs
-        return tf.nn.avg_pool2d(inputs, ksize=self.factor, strides=self.factor, padding="VALID")
-
-    def compute_output_shape(self, input_shape):
-        n, t, f, c = input_shape
-        return (n, None if t is None else t // self.factor[0], None if f is None else f // self.factor[1], c)
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
+    ``[N, T, F, C]`` -> ``[N, T//ft, F//ff, C]`` (a remainder is dropped); channels_last.
+    kwargs: name, dtype.
+    """
+    factor = _pair(factor, "factor")
+    return keras.layers.AveragePooling2D(pool_size=factor, strides=factor, padding="valid",
+                                         data_format="channels_last", **kwargs)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)

@@ -19,14 +19,14 @@ import keras
 import tensorflow as tf
 
 from gansynth_tf.layers import (
-    Downsample2D,
     EqualizedConv2D,
     EqualizedDense,
     FadeIn,
     GenreBias,
     MinibatchStddev,
     PixelNorm,
-    Upsample2D,
+    average_downsampling,
+    nearest_upsampling,
 )
 
 _PACKAGE = "gansynth_tf"
@@ -198,7 +198,7 @@ class GeneratorBlock(keras.layers.Layer):
         # config) would otherwise apply to the block alone, its convs computing in float32.
         policy = self.dtype_policy
         self.upsample = (None if upsample is None else
-                         Upsample2D(upsample, name="upsample", dtype=policy))
+                         nearest_upsampling(upsample, name="upsample", dtype=policy))
         self.conv0 = EqualizedConv2D(self.filters, 3, he_slope=0.0, name="conv0", dtype=policy)
         self.conv1 = EqualizedConv2D(self.filters, 3, he_slope=0.0, name="conv1", dtype=policy)
         self.norm = PixelNorm(name="pixel_norm", dtype=policy)
@@ -238,7 +238,7 @@ class DiscriminatorBlock(keras.layers.Layer):
         self.conv0 = EqualizedConv2D(self.in_filters, 3, he_slope=0.0, name="conv0",
                                      dtype=policy)
         self.conv1 = EqualizedConv2D(self.filters, 3, he_slope=0.0, name="conv1", dtype=policy)
-        self.downsample = Downsample2D(downsample, name="downsample", dtype=policy)
+        self.downsample = average_downsampling(downsample, name="downsample", dtype=policy)
 
     def build(self, input_shape):
         self.conv0.build(input_shape)
@@ -353,7 +353,7 @@ class Generator(_ProgressiveNetwork):
         )
         # fade_upsample[s - 1] brings stage s-1's output up to stage s.
         self.fade_upsample = [
-            Upsample2D(cfg.stage_factor(s), name=f"fade_upsample_{s}") for s in range(1, cfg.num_stages)
+            nearest_upsampling(cfg.stage_factor(s), name=f"fade_upsample_{s}") for s in range(1, cfg.num_stages)
         ]
         self.build(None)
 
@@ -423,7 +423,7 @@ class Discriminator(_ProgressiveNetwork):
         ]
         # fade_downsample[s - 1] brings a stage-s input down to stage s-1.
         self.fade_downsample = [
-            Downsample2D(cfg.stage_factor(s), name=f"fade_downsample_{s}") for s in range(1, cfg.num_stages)
+            average_downsampling(cfg.stage_factor(s), name=f"fade_downsample_{s}") for s in range(1, cfg.num_stages)
         ]
         self.mbstd = MinibatchStddev(cfg.mbstd_group_size, name="minibatch_stddev")
         self.final_conv = EqualizedConv2D(ch[0], 3, he_slope=0.0, name="final_conv")

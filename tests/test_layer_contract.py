@@ -15,8 +15,6 @@ CASES = [
                               "use_bias": False}, (2, 4, 6, 3), None, (2, 3, 5, 4), (1, 0)),
     (layers.EqualizedDense, {"units": 7, "he_slope": 0.0}, (3, 5), None, (3, 7), (2, 0)),
     (layers.GenreBias, {"units": 6}, (3, 4), None, (3, 6), (1, 0)),
-    (layers.Upsample2D, {"factor": (2, 3)}, (2, 3, 4, 5), None, (2, 6, 12, 5), (0, 0)),
-    (layers.Downsample2D, {"factor": (1, 2)}, (2, 3, 4, 5), None, (2, 3, 2, 5), (0, 0)),
     (layers.FadeIn, {"alpha": 0.25}, [(2, 4, 6, 3), (2, 4, 6, 3)], None, (2, 4, 6, 3),
      (0, 1)),
     (networks.GeneratorBlock, {"filters": 6, "upsample": (2, 4)}, (2, 3, 4, 5),

@@ -7,15 +7,15 @@ import pytest
 import tensorflow as tf
 
 from gansynth_tf.layers import (
-    Downsample2D,
     EqualizedConv2D,
     EqualizedDense,
     FadeIn,
     GenreBias,
     MinibatchStddev,
     PixelNorm,
-    Upsample2D,
+    average_downsampling,
     he_scale,
+    nearest_upsampling,
 )
 
 
@@ -154,25 +154,40 @@ def test_equalized_dense_scale_std_and_roundtrip():
 
 def test_upsample_is_nearest_and_downsample_is_average():
     x = np.arange(2 * 2 * 3 * 1, dtype="float32").reshape(2, 2, 3, 1)
-    up = Upsample2D((2, 2))(x).numpy()
+    up = nearest_upsampling((2, 2))(x).numpy()
     assert up.shape == (2, 4, 6, 1)
     np.testing.assert_array_equal(up[:, ::2, ::2], x)
     np.testing.assert_array_equal(up[:, 1::2, 1::2], x)
-    np.testing.assert_array_equal(Downsample2D((2, 2))(up).numpy(), x)
+    np.testing.assert_array_equal(average_downsampling((2, 2))(up).numpy(), x)
     y = rand(1, 4, 6, 3)
-    down = Downsample2D((2, 3))(y).numpy()
+    down = average_downsampling((2, 3))(y).numpy()
     assert down.shape == (1, 2, 2, 3)
     np.testing.assert_allclose(down[0, 1, 1], y[0, 2:4, 3:6].mean(axis=(0, 1)), rtol=1e-6)
-    assert Upsample2D((1, 2))(y).shape == (1, 4, 12, 3)
+    assert nearest_upsampling((1, 2))(y).shape == (1, 4, 12, 3)
 
 
-def test_resampling_roundtrip_and_validation():
-    assert roundtrip(Upsample2D((2, 4))).factor == (2, 4)
-    assert roundtrip(Downsample2D(2)).factor == (2, 2)
+@pytest.mark.parametrize("factor", [(1, 1), (1, 2), (2, 1), (2, 4), (3, 2)])
+def test_resampling_matches_repeat_and_block_mean_per_axis(factor):
+    # The factors are (time, freq), axes 1 and 2, even when keras' global image format is
+    # channels_first.
+    x = rand(2, 7, 9, 3, seed=sum(factor))
+    previous = keras.config.image_data_format()
+    keras.config.set_image_data_format("channels_first")
+    try:
+        up, down = nearest_upsampling(factor)(x).numpy(), average_downsampling(factor)(x).numpy()
+    finally:
+        keras.config.set_image_data_format(previous)
+    np.testing.assert_array_equal(up, np.repeat(np.repeat(x, factor[0], axis=1), factor[1], axis=2))
+    t, f = 7 // factor[0], 9 // factor[1]  # a remainder row / column is dropped
+    blocks = x[:, :t * factor[0], :f * factor[1]].reshape(2, t, factor[0], f, factor[1], 3)
+    np.testing.assert_allclose(down, blocks.mean(axis=(2, 4)), rtol=1e-6, atol=1e-6)
+
+
+def test_resampling_validates_factors():
     with pytest.raises(ValueError):
-        Upsample2D((0, 2))
+        nearest_upsampling((0, 2))
     with pytest.raises(ValueError):
-        Downsample2D((2, 2, 2))
+        average_downsampling((2, 2, 2))
 
 
 # --------------------------------------------------------------------------- FadeIn
