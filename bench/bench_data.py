@@ -14,7 +14,6 @@ genres.
 import json
 import os
 import platform
-import sys
 import tempfile
 import time
 
@@ -24,12 +23,10 @@ from absl import app
 from absl import flags
 from absl import logging
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from gansynth_tf import audio_io  # noqa: E402
-from gansynth_tf import datasets  # noqa: E402
-from gansynth_tf import spectral  # noqa: E402
-from gansynth_tf import synthetic  # noqa: E402
+from gansynth_tf import audio_io
+from gansynth_tf import datasets
+from gansynth_tf import spectral
+from gansynth_tf import synthetic
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "Genre-folder dataset; default: write a synthetic one.")

@@ -21,11 +21,8 @@ dense shapes (cross-checked with the TF profiler) and set against an estimated m
     python bench/bench_generation.py --batch_sizes=1,8,32 --repeats=7
 """
 
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_common as bc  # noqa: E402
 
 bc.quiet_tf()

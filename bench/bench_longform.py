@@ -11,10 +11,8 @@ the spectrogram sheets of a --sheet_seconds piece and of the morph.
 """
 
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_common as bc  # noqa: E402
 
 bc.quiet_tf()

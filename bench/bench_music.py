@@ -16,9 +16,7 @@ same --holdout_fraction), at each --truncations value. Writes
 
 import json
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_common as bc  # noqa: E402
 
 bc.quiet_tf()

@@ -7,11 +7,8 @@ pipeline cost). The stage's fade-in alpha is 1. Used to design the recipe for it
 
     python bench/bench_music_stages.py --candidates=music --output_json=bench/results/music_stages.json
 """
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_common as bc  # noqa: E402
 
 bc.quiet_tf()

@@ -32,11 +32,8 @@ flags/gansynth_hires.cfg).
     python bench/bench_training.py --nohires
 """
 
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_common as bc  # noqa: E402
 
 bc.quiet_tf()

@@ -28,9 +28,7 @@ classifier trains on the clips after the held-out ones.
 """
 
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_common as bc  # noqa: E402
 
 bc.quiet_tf()

@@ -9,9 +9,7 @@ WAV per genre goes to --wav_dir (the corpus's own audio is never written out).
 """
 
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_common as bc  # noqa: E402
 
 bc.quiet_tf()
