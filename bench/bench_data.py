@@ -19,14 +19,9 @@ import time
 
 import numpy as np
 import tensorflow as tf
-from absl import app
-from absl import flags
-from absl import logging
+from absl import app, flags, logging
 
-from gansynth_tf import audio_io
-from gansynth_tf import datasets
-from gansynth_tf import spectral
-from gansynth_tf import synthetic
+from gansynth_tf import audio_io, datasets, spectral, synthetic
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "Genre-folder dataset; default: write a synthetic one.")

@@ -30,9 +30,9 @@ import sys
 import tempfile
 import time
 
-import bench_common as bc  # noqa: E402
-
 from absl import app, flags  # noqa: E402
+
+import bench_common as bc  # noqa: E402
 
 FLAGS = flags.FLAGS
 CASES = ("resample_framed", "resample_chunked", "pipeline_memory", "pipeline_disk",
@@ -90,6 +90,7 @@ def _pipeline(cache):
 def run_one(case):
     import numpy as np  # pylint: disable=import-outside-toplevel
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
     from gansynth_tf import audio_io  # pylint: disable=import-outside-toplevel
     floor = _maxrss_mb()
     out = {"case": case, "import_rss_mb": floor}

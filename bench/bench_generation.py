@@ -88,7 +88,8 @@ def profiler_flops(concrete_fn):
     try:
         # pylint: disable-next=import-outside-toplevel
         from tensorflow.python.framework.convert_to_constants import (
-            convert_variables_to_constants_v2)
+            convert_variables_to_constants_v2,
+        )
         frozen = convert_variables_to_constants_v2(concrete_fn)
         opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
         opts["output"] = "none"

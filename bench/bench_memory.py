@@ -30,9 +30,9 @@ import subprocess
 import sys
 import time
 
-import bench_common as bc  # noqa: E402
-
 from absl import app, flags  # noqa: E402
+
+import bench_common as bc  # noqa: E402
 
 FLAGS = flags.FLAGS
 CASES = ("import", "train_quickstart_s0", "train_quickstart_s3", "gen_hires_b1",
@@ -66,6 +66,7 @@ def _train(cfg, stage, batch, steps):
     import keras  # pylint: disable=import-outside-toplevel
     import numpy as np  # pylint: disable=import-outside-toplevel
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
     from gansynth_tf.gan import build_gan  # pylint: disable=import-outside-toplevel
     keras.utils.set_random_seed(0)
     gan = build_gan(cfg, seed=0)
@@ -81,6 +82,7 @@ def _train(cfg, stage, batch, steps):
 
 def _generate(batch, mel_inversion):
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
     from gansynth_tf import networks  # pylint: disable=import-outside-toplevel
     from gansynth_tf.representation import Representation  # pylint: disable=import-outside-toplevel
     cfg = networks.hires_config(10)
@@ -101,10 +103,11 @@ def _generate(batch, mel_inversion):
 def run_one(case):
     bc.quiet_tf()
     t0 = time.perf_counter()
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
     import keras  # noqa: F401 pylint: disable=import-outside-toplevel,unused-import
-    from gansynth_tf import networks  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
     import gansynth_tf.gan  # noqa: F401 pylint: disable=import-outside-toplevel,unused-import
+    from gansynth_tf import networks  # pylint: disable=import-outside-toplevel
     after_import = _maxrss_mb()
     if case == "train_quickstart_s0":
         _train(networks.quickstart_config(6), 0, 16, FLAGS.train_steps)

@@ -13,11 +13,11 @@ import bench_common as bc  # noqa: E402
 
 bc.quiet_tf()
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-import keras  # noqa: E402
 from gansynth_tf import networks  # noqa: E402
 from gansynth_tf.gan import build_gan, make_optimizers  # noqa: E402
 

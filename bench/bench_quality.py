@@ -28,8 +28,7 @@ import sys
 import time
 
 import numpy as np
-from absl import app
-from absl import flags
+from absl import app, flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

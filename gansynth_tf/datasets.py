@@ -35,10 +35,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from gansynth_tf import audio_io
-from gansynth_tf import spectral
+from gansynth_tf import audio_io, spectral, synthetic
 from gansynth_tf import split as split_lib
-from gansynth_tf import synthetic
 
 DATASETS = ("synthetic", "folder", "manifest", "nsynth")
 NSYNTH_LABELS = ("instrument_family", "pitch", "instrument_source")

@@ -47,17 +47,14 @@ import typing
 
 import numpy as np
 import tensorflow as tf
-from absl import flags
-from absl import logging
+from absl import flags, logging
 
 from gansynth_tf import classifier as classifier_lib
-from gansynth_tf import datasets
+from gansynth_tf import datasets, feature_judge, spectral
 from gansynth_tf import export as export_lib
-from gansynth_tf import feature_judge
 from gansynth_tf import generate as generate_lib
 from gansynth_tf import metrics as metrics_lib
 from gansynth_tf import representation as representation_lib
-from gansynth_tf import spectral
 from gansynth_tf import split as split_lib
 
 FLAGS_FILE = "flags.txt"

@@ -42,9 +42,9 @@ import time
 import tensorflow as tf
 from absl import flags, logging
 
-from gansynth_tf import cli, griffin_lim, longform
+from gansynth_tf import cli, griffin_lim, longform, rundir
 from gansynth_tf import representation as representation_lib
-from gansynth_tf import rundir
+
 # parse_flags and require stay importable from here: generate and evaluate use them.
 from gansynth_tf.cli import parse_flags, require  # noqa: F401
 

@@ -40,13 +40,10 @@ import warnings
 import numpy as np
 import soundfile
 import tensorflow as tf
-from absl import flags
-from absl import logging
+from absl import flags, logging
 
-from gansynth_tf import cli, models
+from gansynth_tf import cli, models, rundir, spectral
 from gansynth_tf import representation as representation_lib
-from gansynth_tf import rundir
-from gansynth_tf import spectral
 
 NORMALIZE_MODES = ("peak", "limit", "clip", "none")
 # "peak" level: -1 dBFS, the same as the SavedModel's ready-to-play `audio`.

@@ -495,8 +495,8 @@ def render_sheet(path, clips_per_genre=4, seed=0, sample_rate=16000, num_samples
     """Saves a PNG grid of log-mel spectrograms: one row per genre, one column per clip."""
     import matplotlib  # pylint: disable=import-outside-toplevel
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
     import librosa  # pylint: disable=import-outside-toplevel
+    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
 
     seconds = num_samples / sample_rate
     # Up to 5 whole or round ticks whatever the clip length (the last row only).

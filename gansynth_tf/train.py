@@ -13,10 +13,10 @@ import shlex
 import sys
 import time
 
-from absl import app, flags, logging
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import app, flags, logging
 
 from gansynth_tf import cli, datasets, networks, normalizers, progressive, rundir, runlock
 from gansynth_tf import split as split_lib

@@ -9,10 +9,7 @@ import soundfile
 import tensorflow as tf
 from absl import flags
 
-from gansynth_tf import audio_io
-from gansynth_tf import datasets
-from gansynth_tf import spectral
-from gansynth_tf import synthetic
+from gansynth_tf import audio_io, datasets, spectral, synthetic
 
 SR = 16000
 L = 8000          # 0.5 s clips keep the tests fast

@@ -13,19 +13,24 @@ import tensorflow as tf
 from gansynth_tf.gan import (
     GANSynthGAN,
     build_gan,
+    dynamics,
+    dynamics_gap,
     genre_accuracy,
     genre_cross_entropy,
     gradient_penalty,
     make_optimizers,
-    dynamics,
-    dynamics_gap,
     mode_seeking_ratio,
     mode_seeking_term,
     penalty_count,
     r1_penalty,
 )
 from gansynth_tf.networks import Discriminator, Generator, NetworkConfig
-from gansynth_tf.progressive import ProgressiveCallback, ProgressiveSchedule, blend_real, gansynth_schedule
+from gansynth_tf.progressive import (
+    ProgressiveCallback,
+    ProgressiveSchedule,
+    blend_real,
+    gansynth_schedule,
+)
 
 # Keras warns that shuffle=True is ignored for tf.data input; the datasets here are synthetic.
 pytestmark = pytest.mark.filterwarnings("ignore:`shuffle=True` was passed")

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from gansynth_tf import audio_io
-from gansynth_tf import datasets
+from gansynth_tf import audio_io, datasets
 from gansynth_tf import split as split_lib
 
 SR = 8000

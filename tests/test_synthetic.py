@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from gansynth_tf import datasets
-from gansynth_tf import synthetic
+from gansynth_tf import datasets, synthetic
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SR = 16000
