@@ -241,8 +241,9 @@ def nearest_upsampling(factor, **kwargs):
     ``[N, T, F, C]`` -> ``[N, T*ft, F*ff, C]``. channels_last is fixed, whatever the global
     keras.config.image_data_format() says. kwargs: name, dtype.
     """
-    return keras.layers.UpSampling2D(size=_pair(factor, "factor"), interpolation="nearest",
-                                     data_format="channels_last", **kwargs)
+    layer = keras.layers.UpSampling2D(size=_pair(factor, "factor"), interpolation="nearest",
+                                      data_format="channels_last", **kwargs)
+    return _built(layer)
 
 
 def average_downsampling(factor, **kwargs):
@@ -252,8 +253,17 @@ def average_downsampling(factor, **kwargs):
     kwargs: name, dtype.
     """
     factor = _pair(factor, "factor")
-    return keras.layers.AveragePooling2D(pool_size=factor, strides=factor, padding="valid",
-                                         data_format="channels_last", **kwargs)
+    layer = keras.layers.AveragePooling2D(pool_size=factor, strides=factor, padding="valid",
+                                          data_format="channels_last", **kwargs)
+    return _built(layer)
+
+
+def _built(layer):
+    """Marks a weightless layer built. Keras' fit builds the whole model symbolically (and
+    fails on the stage-dependent calls) when any layer is unbuilt, and the resampling layers
+    of the stages not running are never called."""
+    layer.built = True
+    return layer
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)

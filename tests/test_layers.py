@@ -183,6 +183,11 @@ def test_resampling_matches_repeat_and_block_mean_per_axis(factor):
     np.testing.assert_allclose(down, blocks.mean(axis=(2, 4)), rtol=1e-6, atol=1e-6)
 
 
+def test_resampling_layers_are_built_at_creation():
+    # Weightless; the networks' unused stages never call them (see test_networks).
+    assert nearest_upsampling(2).built and average_downsampling((1, 2)).built
+
+
 def test_resampling_validates_factors():
     with pytest.raises(ValueError):
         nearest_upsampling((0, 2))

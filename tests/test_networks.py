@@ -272,3 +272,15 @@ def test_tf_checkpoint_holds_every_block(tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     z, genre = inputs(cfg, 2)
     np.testing.assert_array_equal(gen([z, genre]).numpy(), gen2([z, genre]).numpy())
+
+
+@pytest.mark.parametrize("stage", [0, 2])
+def test_every_layer_is_built_before_any_call(stage):
+    # Keras' fit builds a model symbolically when any of its layers is unbuilt, which the
+    # stage-dependent calls do not survive; the layers of stages not running (their
+    # resampling in particular) are never called, so construction must build them all.
+    cfg = NetworkConfig(resolutions=((2, 4), (4, 8), (4, 24)), gen_channels=(6, 5, 4),
+                        disc_channels=(6, 5, 4), num_genres=3, latent_dim=5, genre_bias=True)
+    for net in (Generator(cfg, stage=stage), Discriminator(cfg, stage=stage)):
+        unbuilt = [layer.name for layer in net._flatten_layers() if not layer.built]
+        assert unbuilt == [], unbuilt
