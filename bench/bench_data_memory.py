@@ -130,7 +130,8 @@ def main(argv):
             raise SystemExit(f"case {case} failed (exit {proc.returncode})")
         row = json.loads(lines[-1][len("RESULT "):])
         rows.append(row)
-        print(f"{case:18s} peak RSS {row['peak_rss_mb']:7.0f} MB (import {row['import_rss_mb']:.0f})"
+        print(f"{case:18s} peak RSS {row['peak_rss_mb']:7.0f} MB "
+              f"(import {row['import_rss_mb']:.0f})"
               + (f", {row['clips_per_s']:.1f} clips/s, decoded {row['decoded_mb']:.0f} MB"
                  if "clips_per_s" in row else f", {row['seconds']:.2f} s"), flush=True)
     if FLAGS.output_json:

@@ -68,7 +68,8 @@ def main(argv):
         for name, stem, audio, joins, marks in sheet:
             out = os.path.join(FLAGS.sheet_dir, "long_morph.png" if name == "morph"
                                else "long_piece.png")
-            title = (f"{FLAGS.sheet_seconds:g} s {'morph ' + ' -> '.join(m[1] for m in marks) if marks else 'of ' + name}"
+            what = "morph " + " -> ".join(m[1] for m in marks) if marks else "of " + name
+            title = (f"{FLAGS.sheet_seconds:g} s {what}"
                      f" (seed {FLAGS.seed}, wander {FLAGS.wander:g})")
             longform.render_pieces(out, [(title, audio, joins, marks)], sr)
             print("wrote", out)

@@ -147,7 +147,7 @@ def main(argv):
         runs, error = [], None
         for _ in range(FLAGS.repeats):
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=bc.REPO)
-            line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+            line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
             if proc.returncode or not line:
                 error = {"error": proc.stderr[-2000:], "rc": proc.returncode}
                 print(f"  FAILED (rc {proc.returncode}): {proc.stderr[-800:]}")

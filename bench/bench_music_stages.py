@@ -1,11 +1,12 @@
-"""Training images/s per stage of candidate real-music networks (flags/music_cpu.cfg).
+r"""Training images/s per stage of candidate real-music networks (flags/music_cpu.cfg).
 
 Each candidate is a resolution schedule and channels per stage; every stage is timed with a
 fresh GAN compiled as flags/music_cpu.cfg trains it (WGAN-GP on a quarter of the batch,
 projection critic, mode seeking), fitting one random batch repeated by tf.data (no input
 pipeline cost). The stage's fade-in alpha is 1. Used to design the recipe for its budget.
 
-    python bench/bench_music_stages.py --candidates=music --output_json=bench/results/music_stages.json
+    python bench/bench_music_stages.py --candidates=music \
+        --output_json=bench/results/music_stages.json
 """
 import time
 

@@ -107,7 +107,8 @@ def diagnose(train_dir, classifier_dir):
 
     fake_y = np.repeat(np.arange(g), FLAGS.num_generated)
     z = generate.latents(FLAGS.seed, len(fake_y), sampler.latent_dim)
-    fake_feats = _batched(lambda i: sampler.trained.features(np.eye(g, dtype=np.float32)[fake_y[i]], z[i]),
+    one_hot = np.eye(g, dtype=np.float32)
+    fake_feats = _batched(lambda i: sampler.trained.features(one_hot[fake_y[i]], z[i]),
                           np.arange(len(fake_y)))
     held_feats, train_feats = features(held), features(train)
     held_rt, fake_audio = to_audio(held_feats), to_audio(fake_feats)
@@ -174,7 +175,8 @@ def diagnose(train_dir, classifier_dir):
                                 "generated": contrast(fake_f, fake_y)}
 
     random_if = held_feats.copy()
-    random_if[..., 1] = np.random.default_rng(FLAGS.seed).uniform(-0.8, 0.8, random_if[..., 1].shape)
+    rng = np.random.default_rng(FLAGS.seed)
+    random_if[..., 1] = rng.uniform(-0.8, 0.8, random_if[..., 1].shape)
     out["consistency_mismatch"] = {"real": mismatch(held_feats), "generated": mismatch(fake_feats),
                                    "real_with_random_if": mismatch(random_if)}
     return out
@@ -194,7 +196,8 @@ def _table(results):
                          " ".join(f"{p:.3f}" for p in per)])
         c = r["consistency_mismatch"]
         rows.append([name, "consistency mismatch", "real / generated / real + random IF",
-                     f"{c['real']:.3f} / {c['generated']:.3f} / {c['real_with_random_if']:.3f}", ""])
+                     f"{c['real']:.3f} / {c['generated']:.3f} / "
+                     f"{c['real_with_random_if']:.3f}", ""])
     genres = " ".join(results[0]["genres"])
     return bc.markdown_table(["run", "measure", "clips", "value", f"per genre ({genres})"], rows)
 

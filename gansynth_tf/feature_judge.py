@@ -35,8 +35,9 @@ def clip_features(wave, sample_rate):
     mag = np.sqrt(spec) + MAG_FLOOR
     parts = [
         mfcc,
+        # fmin: 6 octaves under Nyquist.
         librosa.feature.spectral_contrast(S=mag, sr=sample_rate, n_fft=n_fft,
-                                          fmin=min(200.0, sample_rate / 160)),   # 6 octaves under Nyquist
+                                          fmin=min(200.0, sample_rate / 160)),
         np.log1p(librosa.feature.spectral_centroid(S=mag, sr=sample_rate)),
         np.log1p(librosa.feature.spectral_rolloff(S=mag, sr=sample_rate)),
         np.log(librosa.feature.spectral_flatness(S=mag) + 1e-6),

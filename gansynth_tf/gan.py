@@ -196,18 +196,24 @@ def mode_seeking_term(fake1, fake2, z1, z2, epsilon=MS_EPSILON):
 
 def genre_cross_entropy(genre_one_hot, logits):
     """Per-sample softmax cross-entropy ``[N]`` of genre logits ``[N, G]``."""
-    return tf.nn.softmax_cross_entropy_with_logits(labels=tf.cast(genre_one_hot, tf.float32), logits=logits)
+    return tf.nn.softmax_cross_entropy_with_logits(
+        labels=tf.cast(genre_one_hot, tf.float32), logits=logits
+    )
 
 
 def genre_accuracy(genre_one_hot, logits):
     """Per-sample 0/1 correctness ``[N]`` of the arg-max genre."""
-    return tf.cast(tf.equal(tf.argmax(logits, axis=-1), tf.argmax(genre_one_hot, axis=-1)), tf.float32)
+    return tf.cast(
+        tf.equal(tf.argmax(logits, axis=-1), tf.argmax(genre_one_hot, axis=-1)), tf.float32
+    )
 
 
 def make_optimizers(learning_rate=8e-4, beta_1=0.0, beta_2=0.99, epsilon=1e-8):
     """GANSynth's Adam settings, one optimizer per network: ``(d_optimizer, g_optimizer)``."""
     return tuple(
-        keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, name=name)
+        keras.optimizers.Adam(
+            learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, name=name
+        )
         for name in ("d_adam", "g_adam")
     )
 
@@ -241,16 +247,29 @@ class GANSynthGAN(keras.Model):
     Build and compile inside ``strategy.scope()`` for multi-device training.
     """
 
-    def __init__(self, generator, discriminator, ema_generator=None, num_genres=None, latent_dim=None, seed=0, **kw):
+    def __init__(
+        self,
+        generator,
+        discriminator,
+        ema_generator=None,
+        num_genres=None,
+        latent_dim=None,
+        seed=0,
+        **kw,
+    ):
         kw.setdefault("name", "gansynth_gan")
         super().__init__(**kw)
         self.config = generator.config
         if discriminator.config.resolutions != self.config.resolutions:
             raise ValueError("generator and discriminator must share the resolution schedule")
         if num_genres is not None and num_genres != self.config.num_genres:
-            raise ValueError(f"num_genres={num_genres} but the networks use {self.config.num_genres}")
+            raise ValueError(
+                f"num_genres={num_genres} but the networks use {self.config.num_genres}"
+            )
         if latent_dim is not None and latent_dim != self.config.latent_dim:
-            raise ValueError(f"latent_dim={latent_dim} but the generator uses {self.config.latent_dim}")
+            raise ValueError(
+                f"latent_dim={latent_dim} but the generator uses {self.config.latent_dim}"
+            )
         self.generator = generator
         self.discriminator = discriminator
         if ema_generator is None:
@@ -273,7 +292,8 @@ class GANSynthGAN(keras.Model):
             aggregation="only_first_replica",
         )  # fmt: skip
         self.trackers = {name: keras.metrics.Mean(name=name) for name in _TRACKED}
-        self.gp_weight, self.drift_weight, self.ac_weight = 10.0, 0.001, 10.0  # set again by compile
+        # Set again by compile.
+        self.gp_weight, self.drift_weight, self.ac_weight = 10.0, 0.001, 10.0
         self.loss_kind, self.r1_gamma, self.penalty_fraction = "wgan_gp", 1.0, 1.0
         self.consistency_weight, self.consistency_fn = 0.0, None
         self.dynamics_weight = 0.0
@@ -327,7 +347,9 @@ class GANSynthGAN(keras.Model):
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
         if not 0.0 < float(penalty_fraction) <= 1.0:
             raise ValueError(f"penalty_fraction must be in (0, 1], got {penalty_fraction}")
-        if float(consistency_weight) < 0 or (float(consistency_weight) > 0 and consistency_fn is None):
+        if float(consistency_weight) < 0 or (
+            float(consistency_weight) > 0 and consistency_fn is None
+        ):
             raise ValueError("consistency_weight must be >= 0, and > 0 needs a consistency_fn "
                              "(e.g. Representation.resynthesized_log_magnitude)")
         if not float(dynamics_weight) >= 0:
@@ -339,8 +361,16 @@ class GANSynthGAN(keras.Model):
             g_optimizer = g_optimizer or default_g
         if self.generator.dtype_policy.name == "mixed_float16":
             wrap = keras.optimizers.LossScaleOptimizer
-            d_optimizer = d_optimizer if isinstance(d_optimizer, wrap) else wrap(d_optimizer, name="d_loss_scale")
-            g_optimizer = g_optimizer if isinstance(g_optimizer, wrap) else wrap(g_optimizer, name="g_loss_scale")
+            d_optimizer = (
+                d_optimizer
+                if isinstance(d_optimizer, wrap)
+                else wrap(d_optimizer, name="d_loss_scale")
+            )
+            g_optimizer = (
+                g_optimizer
+                if isinstance(g_optimizer, wrap)
+                else wrap(g_optimizer, name="g_loss_scale")
+            )
         self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
         with self.distribute_strategy.scope():
             # Build on every weight of every stage: each step then updates the subset that
@@ -415,8 +445,14 @@ class GANSynthGAN(keras.Model):
         n = tf.shape(genre_ids)[0]
         if z is None:
             shape = tf.stack([n, self.latent_dim])
-            z = tf.random.normal(shape) if seed is None else tf.random.stateless_normal(shape, [int(seed), 0])
-        return self.ema_generator([tf.convert_to_tensor(z, tf.float32), tf.one_hot(genre_ids, self.num_genres)])
+            z = (
+                tf.random.normal(shape)
+                if seed is None
+                else tf.random.stateless_normal(shape, [int(seed), 0])
+            )
+        return self.ema_generator(
+            [tf.convert_to_tensor(z, tf.float32), tf.one_hot(genre_ids, self.num_genres)]
+        )
 
     # -- training ---------------------------------------------------------------------------
 
@@ -435,7 +471,10 @@ class GANSynthGAN(keras.Model):
         if self.mode_seeking_weight <= 0:
             return genre
         if genre.shape[0] is not None and genre.shape[0] % 2:
-            raise ValueError(f"mode seeking pairs fakes: the per-replica batch must be even, got {genre.shape[0]}")
+            raise ValueError(
+                "mode seeking pairs fakes: the per-replica batch must be even, "
+                f"got {genre.shape[0]}"
+            )
         return tf.gather(genre, (tf.range(tf.shape(genre)[0]) // 2) * 2)
 
     def _apply(self, optimizer, scaled_loss, tape, network):
@@ -482,7 +521,9 @@ class GANSynthGAN(keras.Model):
         eps = self._replica_noise(1, batch, [], uniform=True)
         fake = self.generator([z, fake_genre])
         # The penalty's samples: a static prefix of the batch, weighted up to the batch.
-        k = penalty_count(real.shape[0] if real.shape[0] is not None else batch, self.penalty_fraction)
+        k = penalty_count(
+            real.shape[0] if real.shape[0] is not None else batch, self.penalty_fraction
+        )
         upweight = tf.cast(batch, tf.float32) / tf.cast(k, tf.float32)
         with tf.GradientTape() as tape:
             d_real, logits_real = D([real, genre])
@@ -493,7 +534,9 @@ class GANSynthGAN(keras.Model):
             penalty_genre = genre[:k]
             critic = lambda x: D([x, penalty_genre])[0]  # noqa: E731
             if self.loss_kind == "wgan_gp":
-                penalty = gradient_penalty(critic, real[:k], fake[:k], eps[:k], loss_scale=inner_scale)
+                penalty = gradient_penalty(
+                    critic, real[:k], fake[:k], eps[:k], loss_scale=inner_scale
+                )
                 drift = tf.square(d_real)
                 adversarial = d_fake - d_real + self.drift_weight * drift
                 penalty_weight = self.gp_weight
@@ -504,15 +547,18 @@ class GANSynthGAN(keras.Model):
                 penalty_weight = 0.5 * self.r1_gamma
                 terms = {"r1": penalty}
             per_sample = adversarial + self.ac_weight * ac_real
-            d_loss = (tf.reduce_sum(per_sample) + penalty_weight * upweight * tf.reduce_sum(penalty)) / global_batch
+            d_loss = (
+                tf.reduce_sum(per_sample) + penalty_weight * upweight * tf.reduce_sum(penalty)
+            ) / global_batch
             # Loss scaling (mixed precision) must happen under the tape; a no-op otherwise.
             scaled = self.d_optimizer.scale_loss(d_loss)
         self._apply(self.d_optimizer, scaled, tape, D)
         # d_loss per sample for the tracker: the penalty spread evenly over the batch.
         mean_penalty = penalty_weight * tf.reduce_mean(penalty)
         return {
-            "d_loss": per_sample + mean_penalty, "wasserstein": d_fake - d_real, "ac_real": ac_real,
-            "acc_real": genre_accuracy(genre, logits_real), "d_real": d_real, "d_fake": d_fake, **terms,
+            "d_loss": per_sample + mean_penalty, "wasserstein": d_fake - d_real,
+            "ac_real": ac_real, "acc_real": genre_accuracy(genre, logits_real),
+            "d_real": d_real, "d_fake": d_fake, **terms,
         }  # fmt: skip
 
     def _generator_step(self, fake_genre, global_batch, real=None, genre=None):
@@ -525,7 +571,9 @@ class GANSynthGAN(keras.Model):
             fake = self.generator([z, fake_genre])
             g_fake, logits_fake = self.discriminator([fake, fake_genre])
             ac_fake = genre_cross_entropy(fake_genre, logits_fake)
-            adversarial = -g_fake[:, 0] if self.loss_kind == "wgan_gp" else tf.nn.softplus(-g_fake[:, 0])
+            adversarial = (
+                -g_fake[:, 0] if self.loss_kind == "wgan_gp" else tf.nn.softplus(-g_fake[:, 0])
+            )
             per_sample = adversarial + self.ac_weight * ac_fake
             g_loss = tf.reduce_sum(per_sample) / global_batch
             terms = {"ac_fake": ac_fake, "acc_fake": genre_accuracy(fake_genre, logits_fake)}
@@ -533,7 +581,8 @@ class GANSynthGAN(keras.Model):
                 ratio = mode_seeking_ratio(fake[0::2], fake[1::2], z[0::2], z[1::2])
                 ms_term = 1.0 / (ratio + MS_EPSILON)
                 g_loss += self.mode_seeking_weight * tf.reduce_sum(ms_term) / (global_batch / 2.0)
-                per_sample += self.mode_seeking_weight * tf.repeat(ms_term, 2)  # pair value on both members
+                # The pair's value on both members.
+                per_sample += self.mode_seeking_weight * tf.repeat(ms_term, 2)
                 terms.update(ms_term=ms_term, ms_ratio=ratio)
             if self.consistency_weight > 0 and self.stage == self.config.num_stages - 1:
                 resynth = tf.cast(self.consistency_fn(fake), tf.float32)
@@ -567,7 +616,11 @@ class GANSynthGAN(keras.Model):
 
         terms = self._discriminator_step(real, genre, fake_genre, global_batch)
         terms.update(self._generator_step(fake_genre, global_batch, real, genre))
-        self._update_ema(self.ema_decay_at(self.images_seen.value + tf.cast(global_batch, tf.int64), global_batch))
+        self._update_ema(
+            self.ema_decay_at(
+                self.images_seen.value + tf.cast(global_batch, tf.int64), global_batch
+            )
+        )
         self.step_counter.assign_add(1)
         self.images_seen.assign_add(tf.cast(global_batch, tf.int64))
 

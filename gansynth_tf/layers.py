@@ -125,7 +125,9 @@ class EqualizedConv2D(keras.layers.Layer):
     ``[N, T, F, C_in]`` -> ``[N, T', F', filters]`` (T' = T, F' = F with 'same' padding).
     """
 
-    def __init__(self, filters, kernel_size=3, he_slope=0.0, padding="same", use_bias=True, **kwargs):
+    def __init__(
+        self, filters, kernel_size=3, he_slope=0.0, padding="same", use_bias=True, **kwargs
+    ):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.kernel_size = _pair(kernel_size, "kernel_size")
@@ -145,11 +147,14 @@ class EqualizedConv2D(keras.layers.Layer):
             initializer=keras.initializers.RandomNormal(0.0, 1.0),
         )
         self.bias = (
-            self.add_weight(name="bias", shape=(self.filters,), initializer="zeros") if self.use_bias else None
+            self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+            if self.use_bias
+            else None
         )
 
     def call(self, inputs):
-        kernel = self.kernel * self.scale  # KerasVariable arithmetic autocasts under mixed precision
+        # KerasVariable arithmetic autocasts under mixed precision.
+        kernel = self.kernel * self.scale
         y = tf.nn.conv2d(inputs, tf.cast(kernel, inputs.dtype), strides=1, padding=self.padding)
         if self.use_bias:
             y = y + tf.cast(self.bias, y.dtype)
@@ -191,9 +196,15 @@ class EqualizedDense(keras.layers.Layer):
         d_in = int(input_shape[-1])
         self.scale = he_scale(d_in, self.he_slope)
         self.kernel = self.add_weight(
-            name="kernel", shape=(d_in, self.units), initializer=keras.initializers.RandomNormal(0.0, 1.0)
+            name="kernel",
+            shape=(d_in, self.units),
+            initializer=keras.initializers.RandomNormal(0.0, 1.0),
         )
-        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros") if self.use_bias else None
+        self.bias = (
+            self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+            if self.use_bias
+            else None
+        )
 
     def call(self, inputs):
         kernel = self.kernel * self.scale
@@ -206,7 +217,12 @@ class EqualizedDense(keras.layers.Layer):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "he_slope": self.he_slope, "use_bias": self.use_bias}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "he_slope": self.he_slope,
+            "use_bias": self.use_bias,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -223,7 +239,9 @@ class GenreBias(keras.layers.Layer):
         self.units = int(units)
 
     def build(self, input_shape):
-        self.table = self.add_weight(name="table", shape=(int(input_shape[-1]), self.units), initializer="zeros")
+        self.table = self.add_weight(
+            name="table", shape=(int(input_shape[-1]), self.units), initializer="zeros"
+        )
 
     def call(self, genre):
         return tf.matmul(genre, tf.cast(self.table, genre.dtype))

@@ -67,7 +67,9 @@ class NetworkConfig:
 
     def __post_init__(self):
         # Normalise JSON-decoded lists to tuples so configs compare equal after a round trip.
-        object.__setattr__(self, "resolutions", tuple(tuple(int(v) for v in r) for r in self.resolutions))
+        object.__setattr__(
+            self, "resolutions", tuple(tuple(int(v) for v in r) for r in self.resolutions)
+        )
         object.__setattr__(self, "gen_channels", tuple(int(c) for c in self.gen_channels))
         object.__setattr__(self, "disc_channels", tuple(int(c) for c in self.disc_channels))
         object.__setattr__(self, "genre_bias", bool(self.genre_bias))
@@ -75,7 +77,9 @@ class NetworkConfig:
         if n < 1:
             raise ValueError("resolutions must contain at least one stage")
         if any(len(r) != 2 or min(r) < 1 for r in self.resolutions):
-            raise ValueError(f"resolutions must be positive (time, freq) pairs, got {self.resolutions}")
+            raise ValueError(
+                f"resolutions must be positive (time, freq) pairs, got {self.resolutions}"
+            )
         if len(self.gen_channels) != n or len(self.disc_channels) != n:
             raise ValueError(
                 f"need one channel count per stage ({n}); got gen {len(self.gen_channels)}, "
@@ -85,7 +89,9 @@ class NetworkConfig:
             if cur[0] % prev[0] or cur[1] % prev[1] or cur == prev:
                 raise ValueError(f"resolution {cur} is not a larger integer multiple of {prev}")
         if self.conditioning not in CONDITIONING_MODES:
-            raise ValueError(f"conditioning must be one of {CONDITIONING_MODES}, got {self.conditioning!r}")
+            raise ValueError(
+                f"conditioning must be one of {CONDITIONING_MODES}, got {self.conditioning!r}"
+            )
         if self.num_genres < 1 or self.latent_dim < 1 or self.spec_channels < 1:
             raise ValueError("num_genres, latent_dim and spec_channels must be positive")
 
@@ -263,7 +269,9 @@ class _ProgressiveNetwork(keras.Model):
 
     def __init__(self, config, stage=None, **kwargs):
         super().__init__(**kwargs)
-        self.config = config if isinstance(config, NetworkConfig) else NetworkConfig.from_dict(config)
+        self.config = (
+            config if isinstance(config, NetworkConfig) else NetworkConfig.from_dict(config)
+        )
         self.stage = self.config.num_stages - 1 if stage is None else self._check_stage(stage)
         self.fade = FadeIn(alpha=1.0, name="fade_in")
 
@@ -294,7 +302,14 @@ class _ProgressiveNetwork(keras.Model):
     # Keras 3 keeps layers held in Python lists out of tf.train.Checkpoint's object graph, so
     # without this a checkpoint would hold only the layers stored as plain attributes and a
     # resumed or loaded run would silently keep random blocks.
-    _LAYER_LISTS = ("blocks", "to_spec", "from_spec", "fade_upsample", "fade_downsample", "genre_biases")
+    _LAYER_LISTS = (
+        "blocks",
+        "to_spec",
+        "from_spec",
+        "fade_upsample",
+        "fade_downsample",
+        "genre_biases",
+    )
 
     def _trackable_children(self, save_type="checkpoint", **kwargs):
         children = super()._trackable_children(save_type, **kwargs)
@@ -334,26 +349,35 @@ class Generator(_ProgressiveNetwork):
         t0, f0 = cfg.resolutions[0]
         self.input_norm = PixelNorm(name="input_norm")
         # he_slope 0: the dense plays the role of a conv followed by leaky ReLU.
-        self.initial_dense = EqualizedDense(t0 * f0 * cfg.gen_channels[0], he_slope=0.0, name="initial_dense")
+        self.initial_dense = EqualizedDense(
+            t0 * f0 * cfg.gen_channels[0], he_slope=0.0, name="initial_dense"
+        )
         self.initial_norm = PixelNorm(name="initial_norm")
-        self.initial_conv = EqualizedConv2D(cfg.gen_channels[0], 3, he_slope=0.0, name="initial_conv")
+        self.initial_conv = EqualizedConv2D(
+            cfg.gen_channels[0], 3, he_slope=0.0, name="initial_conv"
+        )
         self.blocks = [
             GeneratorBlock(cfg.gen_channels[s], upsample=cfg.stage_factor(s), name=f"block_{s}")
             for s in range(1, cfg.num_stages)
         ]
         self.to_spec = [
-            EqualizedConv2D(cfg.spec_channels, 1, he_slope=1.0, name=f"to_spec_{s}") for s in range(cfg.num_stages)
+            EqualizedConv2D(cfg.spec_channels, 1, he_slope=1.0, name=f"to_spec_{s}")
+            for s in range(cfg.num_stages)
         ]
         # genre_biases[0]: the initial conv; [s]: block s's two convs.
         self.genre_biases = (
             [GenreBias(cfg.gen_channels[0], name="genre_bias_0")]
-            + [GenreBias(2 * cfg.gen_channels[s], name=f"genre_bias_{s}") for s in range(1, cfg.num_stages)]
+            + [
+                GenreBias(2 * cfg.gen_channels[s], name=f"genre_bias_{s}")
+                for s in range(1, cfg.num_stages)
+            ]
             if cfg.genre_bias
             else []
         )
         # fade_upsample[s - 1] brings stage s-1's output up to stage s.
         self.fade_upsample = [
-            nearest_upsampling(cfg.stage_factor(s), name=f"fade_upsample_{s}") for s in range(1, cfg.num_stages)
+            nearest_upsampling(cfg.stage_factor(s), name=f"fade_upsample_{s}")
+            for s in range(1, cfg.num_stages)
         ]
         self.build(None)
 
@@ -369,7 +393,9 @@ class Generator(_ProgressiveNetwork):
         for s in range(cfg.num_stages):
             t, f = cfg.resolutions[s]
             if s > 0:
-                self.blocks[s - 1].build((None,) + cfg.resolutions[s - 1] + (cfg.gen_channels[s - 1],))
+                self.blocks[s - 1].build(
+                    (None,) + cfg.resolutions[s - 1] + (cfg.gen_channels[s - 1],)
+                )
             self.to_spec[s].build((None, t, f, cfg.gen_channels[s]))
 
     def call(self, inputs):
@@ -381,7 +407,9 @@ class Generator(_ProgressiveNetwork):
         x = self.initial_norm(_lrelu(x))
         x = self.initial_conv(x)
         if self.genre_biases:
-            x = x + tf.cast(self.genre_biases[0](tf.cast(genre, x.dtype))[:, None, None, :], x.dtype)
+            x = x + tf.cast(
+                self.genre_biases[0](tf.cast(genre, x.dtype))[:, None, None, :], x.dtype
+            )
         x = self.initial_norm(_lrelu(x))
         previous = None
         for s in range(1, self.stage + 1):
@@ -390,7 +418,9 @@ class Generator(_ProgressiveNetwork):
             x = self.blocks[s - 1](x, bias)
         out = tf.tanh(self.to_spec[self.stage](x))
         if self.stage > 0:
-            low = self.fade_upsample[self.stage - 1](tf.tanh(self.to_spec[self.stage - 1](previous)))
+            low = self.fade_upsample[self.stage - 1](
+                tf.tanh(self.to_spec[self.stage - 1](previous))
+            )
             out = self.fade([low, out])
         return tf.cast(out, tf.float32)
 
@@ -416,14 +446,18 @@ class Discriminator(_ProgressiveNetwork):
         super().__init__(config, stage, **kwargs)
         cfg = self.config
         ch = cfg.disc_channels
-        self.from_spec = [EqualizedConv2D(ch[s], 1, he_slope=0.0, name=f"from_spec_{s}") for s in range(cfg.num_stages)]
+        self.from_spec = [
+            EqualizedConv2D(ch[s], 1, he_slope=0.0, name=f"from_spec_{s}")
+            for s in range(cfg.num_stages)
+        ]
         self.blocks = [
             DiscriminatorBlock(ch[s], ch[s - 1], downsample=cfg.stage_factor(s), name=f"block_{s}")
             for s in range(1, cfg.num_stages)
         ]
         # fade_downsample[s - 1] brings a stage-s input down to stage s-1.
         self.fade_downsample = [
-            average_downsampling(cfg.stage_factor(s), name=f"fade_downsample_{s}") for s in range(1, cfg.num_stages)
+            average_downsampling(cfg.stage_factor(s), name=f"fade_downsample_{s}")
+            for s in range(1, cfg.num_stages)
         ]
         self.mbstd = MinibatchStddev(cfg.mbstd_group_size, name="minibatch_stddev")
         self.final_conv = EqualizedConv2D(ch[0], 3, he_slope=0.0, name="final_conv")
@@ -461,7 +495,9 @@ class Discriminator(_ProgressiveNetwork):
         else:
             x, genre = inputs, None
         if self.projection is not None and genre is None:
-            raise ValueError("a projection discriminator must be called with [specgram, genre_one_hot]")
+            raise ValueError(
+                "a projection discriminator must be called with [specgram, genre_one_hot]"
+            )
         cfg = self.config
         s = self.stage
         h = _lrelu(self.from_spec[s](x))

@@ -41,7 +41,9 @@ class ProgressiveSchedule:
     transition_images: int = 800_000
 
     def __post_init__(self):
-        object.__setattr__(self, "resolutions", tuple(tuple(int(v) for v in r) for r in self.resolutions))
+        object.__setattr__(
+            self, "resolutions", tuple(tuple(int(v) for v in r) for r in self.resolutions)
+        )
         if not self.resolutions:
             raise ValueError("resolutions must not be empty")
         if self.stable_images < 1 or self.transition_images < 1:
@@ -131,7 +133,9 @@ def blend_real(x_full, stage, alpha, schedule):
     t, f = resolutions[stage]
     in_t, in_f = x_full.shape[1], x_full.shape[2]
     if in_t % t or in_f % f:
-        raise ValueError(f"input resolution {(in_t, in_f)} is not a multiple of stage {stage}'s {(t, f)}")
+        raise ValueError(
+            f"input resolution {(in_t, in_f)} is not a multiple of stage {stage}'s {(t, f)}"
+        )
     x = _avg_pool(x_full, (in_t // t, in_f // f))
     if stage == 0:
         return x

@@ -32,7 +32,8 @@ MEL_INVERSIONS = ("magenta", "refined")
 
 def hertz_to_mel(hertz):
     """HTK mel of `hertz` (array-like, float64)."""
-    return MEL_HIGH_FREQUENCY_Q * np.log1p(np.asarray(hertz, np.float64) / MEL_BREAK_FREQUENCY_HERTZ)
+    hertz = np.asarray(hertz, np.float64)
+    return MEL_HIGH_FREQUENCY_Q * np.log1p(hertz / MEL_BREAK_FREQUENCY_HERTZ)
 
 
 def mel_to_hertz(mel):

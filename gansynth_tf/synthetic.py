@@ -500,7 +500,8 @@ def render_sheet(path, clips_per_genre=4, seed=0, sample_rate=16000, num_samples
 
     seconds = num_samples / sample_rate
     # Up to 5 whole or round ticks whatever the clip length (the last row only).
-    ticks = np.linspace(0.0, seconds, 5) if seconds < 4 else np.arange(0, seconds + 1e-9, max(1, round(seconds / 4)))
+    ticks = (np.linspace(0.0, seconds, 5) if seconds < 4 else
+             np.arange(0, seconds + 1e-9, max(1, round(seconds / 4))))
     fig, axes = plt.subplots(len(GENRES), clips_per_genre,
                              figsize=(3.0 * clips_per_genre, 1.9 * len(GENRES)),
                              squeeze=False)

@@ -37,7 +37,11 @@ pytestmark = pytest.mark.filterwarnings("ignore:`shuffle=True` was passed")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = NetworkConfig(
-    resolutions=((2, 8), (4, 16)), gen_channels=(16, 8), disc_channels=(16, 8), num_genres=4, latent_dim=8
+    resolutions=((2, 8), (4, 16)),
+    gen_channels=(16, 8),
+    disc_channels=(16, 8),
+    num_genres=4,
+    latent_dim=8,
 )
 
 
@@ -72,7 +76,10 @@ def make_gan(seed=0, **compile_kwargs):
 def test_gradient_penalty_linear_critic_is_analytic():
     rng = np.random.default_rng(0)
     w = rng.normal(size=(3, 4, 2)).astype("float32")
-    real, fake = rng.normal(size=(5, 3, 4, 2)).astype("float32"), rng.normal(size=(5, 3, 4, 2)).astype("float32")
+    real, fake = (
+        rng.normal(size=(5, 3, 4, 2)).astype("float32"),
+        rng.normal(size=(5, 3, 4, 2)).astype("float32"),
+    )
     eps = rng.uniform(size=5).astype("float32")
 
     def critic(x):
@@ -106,7 +113,9 @@ def test_r1_penalty_is_the_squared_input_gradient_norm_of_each_sample():
     linear = r1_penalty(lambda x: tf.reduce_sum(x * w, axis=[1, 2, 3]), real).numpy()
     np.testing.assert_allclose(linear, np.full(5, np.sum(w**2)), rtol=1e-5)
     # critic = sum(x^2): grad = 2x, penalty 4 ||x||^2 per sample; a loss scale cancels.
-    quadratic = r1_penalty(lambda x: tf.reduce_sum(x**2, axis=[1, 2, 3]), real, loss_scale=512.0).numpy()
+    quadratic = r1_penalty(
+        lambda x: tf.reduce_sum(x**2, axis=[1, 2, 3]), real, loss_scale=512.0
+    ).numpy()
     np.testing.assert_allclose(quadratic, 4 * np.sum(real**2, axis=(1, 2, 3)), rtol=1e-5)
 
 
@@ -128,9 +137,13 @@ def test_mode_seeking_term_matches_hand_computation():
     z2 = np.array([[0.0, 1.0, -1.0], [2.0, 2.0, 2.0]], "float32")
     # pair 0: mean|f1-f2| = (1 + 2)/2 = 1.5; mean|z1-z2| = (1 + 0 + 2)/3 = 1.0 -> ratio 1.5
     # pair 1: (0.5 + 0.5)/2 = 0.5; (2 + 2 + 2)/3 = 2.0 -> ratio 0.25
-    np.testing.assert_allclose(mode_seeking_ratio(fake1, fake2, z1, z2).numpy(), [1.5, 0.25], rtol=1e-6)
     np.testing.assert_allclose(
-        mode_seeking_term(fake1, fake2, z1, z2).numpy(), [1 / (1.5 + 1e-5), 1 / (0.25 + 1e-5)], rtol=1e-6
+        mode_seeking_ratio(fake1, fake2, z1, z2).numpy(), [1.5, 0.25], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        mode_seeking_term(fake1, fake2, z1, z2).numpy(),
+        [1 / (1.5 + 1e-5), 1 / (0.25 + 1e-5)],
+        rtol=1e-6,
     )
     # Identical outputs (collapse) give the maximal penalty 1 / epsilon.
     assert mode_seeking_term(fake1, fake1, z1, z2).numpy()[0] == pytest.approx(1e5)
@@ -158,7 +171,9 @@ def test_make_optimizers_uses_gansynth_adam():
 
 
 def test_progressive_schedule_stage_and_alpha():
-    sched = ProgressiveSchedule(((2, 16), (4, 32), (8, 64)), stable_images=100, transition_images=50)
+    sched = ProgressiveSchedule(
+        ((2, 16), (4, 32), (8, 64)), stable_images=100, transition_images=50
+    )
     assert sched.stage_alpha(0) == (0, 1.0)
     assert sched.stage_alpha(99) == (0, 1.0)
     assert sched.stage_alpha(100) == (1, 0.0)
@@ -187,7 +202,9 @@ def test_blend_real_pools_and_fades():
         return np.repeat(np.repeat(a, k, axis=1), k, axis=2)
 
     np.testing.assert_allclose(blend_real(x, 2, 1.0, res).numpy(), x, rtol=1e-6)
-    np.testing.assert_allclose(blend_real(x, 2, 0.0, res).numpy(), up(pool(x, 2), 2), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        blend_real(x, 2, 0.0, res).numpy(), up(pool(x, 2), 2), rtol=1e-5, atol=1e-6
+    )
     np.testing.assert_allclose(blend_real(x, 0, 0.3, res).numpy(), pool(x, 4), rtol=1e-5, atol=1e-6)
     s1 = pool(x, 2)
     expected = 0.3 * s1 + 0.7 * up(pool(s1, 2), 2)
@@ -263,7 +280,10 @@ def test_penalty_on_half_a_batch_is_weighted_up_to_the_whole_batch():
     # The same comparison on a batch without the repetition does see the subsampling.
     x2 = x.copy()
     x2[4:] = genre_band_data(4, seed=8)[0]
-    differ = [not np.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(one_step(1.0, x2), one_step(0.5, x2))]
+    differ = [
+        not np.allclose(a, b, rtol=1e-4, atol=1e-6)
+        for a, b in zip(one_step(1.0, x2), one_step(0.5, x2))
+    ]
     assert any(differ)
 
 
@@ -389,10 +409,16 @@ def test_ema_generator_follows_formula_and_generate_uses_it():
     z = np.random.default_rng(0).normal(size=(3, TINY.latent_dim)).astype("float32")
     out = gan.generate([0, 1, 3], z=z).numpy()
     assert out.shape == (3, 4, 16, 2)
-    np.testing.assert_allclose(out, gan.ema_generator([z, np.eye(4, dtype="float32")[[0, 1, 3]]]).numpy(), rtol=1e-6)
-    np.testing.assert_allclose(out, gan(([z, np.eye(4, dtype="float32")[[0, 1, 3]]])).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        out, gan.ema_generator([z, np.eye(4, dtype="float32")[[0, 1, 3]]]).numpy(), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        out, gan(([z, np.eye(4, dtype="float32")[[0, 1, 3]]])).numpy(), rtol=1e-6
+    )
     assert not np.allclose(out, gan.generator([z, np.eye(4, dtype="float32")[[0, 1, 3]]]).numpy())
-    np.testing.assert_array_equal(gan.generate([2, 2], seed=7).numpy(), gan.generate([2, 2], seed=7).numpy())
+    np.testing.assert_array_equal(
+        gan.generate([2, 2], seed=7).numpy(), gan.generate([2, 2], seed=7).numpy()
+    )
 
 
 def test_mode_seeking_off_drops_its_metrics_and_odd_batches_need_it_off():
@@ -426,13 +452,31 @@ def test_progressive_callback_grows_the_networks_during_fit():
 
     class Record(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
-            seen.append((gan.stage, round(float(gan.alpha.numpy()), 4), float(gan.discriminator.alpha.numpy())))
+            seen.append(
+                (
+                    gan.stage,
+                    round(float(gan.alpha.numpy()), 4),
+                    float(gan.discriminator.alpha.numpy()),
+                )
+            )
 
     history = gan.fit(
-        dataset(x, y, 8), steps_per_epoch=8, verbose=0, callbacks=[ProgressiveCallback(sched), Record()]
+        dataset(x, y, 8),
+        steps_per_epoch=8,
+        verbose=0,
+        callbacks=[ProgressiveCallback(sched), Record()],
     ).history
     # 8 images per step: stable (2 steps), transition over 32 images (4 steps), then stable.
-    assert [s[:2] for s in seen] == [(0, 1.0), (0, 1.0), (1, 0.0), (1, 0.25), (1, 0.5), (1, 0.75), (1, 1.0), (1, 1.0)]
+    assert [s[:2] for s in seen] == [
+        (0, 1.0),
+        (0, 1.0),
+        (1, 0.0),
+        (1, 0.25),
+        (1, 0.5),
+        (1, 0.75),
+        (1, 1.0),
+        (1, 1.0),
+    ]
     assert all(s[1] == pytest.approx(s[2]) for s in seen)  # forwarded to the networks
     assert gan.generator.stage == gan.discriminator.stage == gan.ema_generator.stage == 1
     assert history["stage"] == [1.0] and history["images_seen"] == [64.0]
@@ -483,7 +527,9 @@ def test_save_weights_restores_counters_alpha_and_ema(tmp_path):
     assert not all(np.array_equal(a, b) for a, b in zip(gan.get_weights(), other.get_weights()))
     other.load_weights(tmp_path / "gan.weights.h5")
     assert int(other.images_seen.numpy()) == 1234
-    assert float(other.alpha.numpy()) == pytest.approx(0.4) == float(other.discriminator.alpha.numpy())
+    assert (
+        float(other.alpha.numpy()) == pytest.approx(0.4) == float(other.discriminator.alpha.numpy())
+    )
     for a, b in zip(gan.get_weights(), other.get_weights()):
         np.testing.assert_array_equal(a, b)
     z = np.zeros((1, TINY.latent_dim), "float32")
@@ -503,8 +549,13 @@ def test_mixed_float16_step_keeps_float32_outputs_and_losses():
         history = gan.fit(dataset(x, y, 8), steps_per_epoch=4, verbose=0).history
         assert all(np.isfinite(v[-1]) for v in history.values())
         # The dynamic loss scale may skip the first step(s) on overflow, then updates apply.
-        assert int(gan.g_optimizer.iterations.numpy()) >= 2 and int(gan.d_optimizer.iterations.numpy()) >= 2
-        assert any(not np.allclose(a, w.numpy()) for a, w in zip(start, gan.generator.trainable_weights))
+        assert (
+            int(gan.g_optimizer.iterations.numpy()) >= 2
+            and int(gan.d_optimizer.iterations.numpy()) >= 2
+        )
+        assert any(
+            not np.allclose(a, w.numpy()) for a, w in zip(start, gan.generator.trainable_weights)
+        )
         out = gan.generate([0, 1], seed=0)
         assert out.dtype == tf.float32
         score, logits = gan.discriminator(out)
@@ -540,10 +591,11 @@ MIRRORED_SCRIPT = textwrap.dedent(
             gan.compile(mode_seeking_weight=1.0)
             gan.set_alpha(0.6)
             initial = gan.get_weights()
-            start = [w.numpy() for w in gan.generator.trainable_weights + gan.discriminator.trainable_weights]
+            trainable = gan.generator.trainable_weights + gan.discriminator.trainable_weights
+            start = [w.numpy() for w in trainable]
             ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
             logs = gan.fit(ds, epochs=1, steps_per_epoch=2, verbose=0).history
-        end = [w.numpy() for w in gan.generator.trainable_weights + gan.discriminator.trainable_weights]
+        end = [w.numpy() for w in trainable]
         ema = [w.numpy() for w in gan.ema_generator.weights]
         return initial, start, end, ema, {k: float(v[-1]) for k, v in logs.items()}, gan
 
@@ -567,10 +619,15 @@ def test_mirrored_strategy_two_replicas_matches_single_device():
     # Logical devices must be configured before TensorFlow initialises: fresh interpreter.
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
     proc = subprocess.run(
-        [sys.executable, "-c", MIRRORED_SCRIPT], capture_output=True, text=True, env=env, cwd=REPO, timeout=300
+        [sys.executable, "-c", MIRRORED_SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT"))
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT"))
     r = json.loads(line[len("RESULT") :])
     assert r["replicas"] == 2
     assert r["same_start"] == 0.0 and r["moved"] > 1e-4

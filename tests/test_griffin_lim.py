@@ -45,7 +45,9 @@ def test_inconsistent_spectrogram_has_no_burst_at_the_ends(hop):
     rng = np.random.RandomState(1)
     shape = (3, 30, N_FFT // 2 + 1)
     spec = tf.complex(rng.randn(*shape).astype(np.float32), rng.randn(*shape).astype(np.float32))
-    rms = lambda x: np.sqrt(np.mean(x ** 2, axis=1))
+
+    def rms(x):
+        return np.sqrt(np.mean(x ** 2, axis=1))
 
     def ends_over_middle(wave):
         e = N_FFT // 8
@@ -80,8 +82,11 @@ def test_as_good_as_librosa_for_the_same_iterations(signal):
 
 def test_more_iterations_and_momentum_help():
     mag = tf.abs(gl.stft(chord()[None], N_FFT, HOP))
-    sc = lambda **kw: float(gl.spectral_convergence(
-        mag, gl.griffin_lim(mag, N_FFT, HOP, **kw), N_FFT, HOP)[0])
+
+    def sc(**kw):
+        return float(gl.spectral_convergence(mag, gl.griffin_lim(mag, N_FFT, HOP, **kw),
+                                             N_FFT, HOP)[0])
+
     assert sc(iterations=32) < sc(iterations=4)
     assert sc(iterations=16, momentum=0.99) < sc(iterations=16, momentum=0.0)
 

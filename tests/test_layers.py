@@ -61,7 +61,9 @@ def mbstd_reference(x, group):
     g = x.reshape(n // group, group, *x.shape[1:])
     std = np.sqrt(np.mean((g - g.mean(axis=1, keepdims=True)) ** 2, axis=1) + 1e-8)
     stat = np.repeat(std.mean(axis=(1, 2, 3)), group)
-    return np.concatenate([x, np.broadcast_to(stat[:, None, None, None], x.shape[:3] + (1,))], axis=-1)
+    return np.concatenate(
+        [x, np.broadcast_to(stat[:, None, None, None], x.shape[:3] + (1,))], axis=-1
+    )
 
 
 @pytest.mark.parametrize("batch,expected_group", [(8, 4), (6, 3), (5, 1), (2, 2)])
@@ -141,7 +143,9 @@ def test_equalized_dense_scale_std_and_roundtrip():
     x = rand(512, 128, seed=7)
     y = layer(x).numpy()
     assert y.shape == (512, 256)
-    np.testing.assert_allclose(y, x @ (layer.kernel.numpy() * math.sqrt(1 / 128)), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        y, x @ (layer.kernel.numpy() * math.sqrt(1 / 128)), rtol=1e-4, atol=1e-4
+    )
     assert np.std(y) == pytest.approx(1.0, rel=0.07)
     relu_layer = EqualizedDense(256, he_slope=0.0)
     assert np.std(relu_layer(x).numpy()) == pytest.approx(math.sqrt(2.0), rel=0.07)
@@ -234,5 +238,7 @@ def test_genre_bias_starts_at_zero_then_looks_up_rows_and_roundtrips():
     layer.table.assign(table)
     np.testing.assert_array_equal(layer(genre).numpy(), table[[2, 0]])
     # Soft labels mix the rows.
-    np.testing.assert_allclose(layer(np.array([[0.5, 0.5, 0.0]], "float32")).numpy(), [(table[0] + table[1]) / 2])
+    np.testing.assert_allclose(
+        layer(np.array([[0.5, 0.5, 0.0]], "float32")).numpy(), [(table[0] + table[1]) / 2]
+    )
     assert roundtrip(GenreBias(7)).units == 7

@@ -57,7 +57,9 @@ def test_lrelu_values_and_first_and_second_derivatives_match_the_plain_form():
     custom = penalty_grad(lrelu)
     for a, b in zip(plain, custom):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(lrelu(tf.constant([-2.0, 0.0, 3.0])).numpy(), [-0.4, 0.0, 3.0], rtol=1e-6)
+    np.testing.assert_allclose(
+        lrelu(tf.constant([-2.0, 0.0, 3.0])).numpy(), [-0.4, 0.0, 3.0], rtol=1e-6
+    )
 
 
 # --------------------------------------------------------------------------- configs
@@ -148,11 +150,15 @@ def test_generator_alpha_zero_is_upsampled_previous_stage(quick_nets, stage):
     previous = gen([z, genre]).numpy()
     gen.set_stage(stage, alpha=0.0)
     faded_out = gen([z, genre]).numpy()
-    np.testing.assert_allclose(faded_out, nearest_up(previous, cfg.stage_factor(stage)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        faded_out, nearest_up(previous, cfg.stage_factor(stage)), rtol=1e-5, atol=1e-6
+    )
     gen.set_alpha(1.0)
     new = gen([z, genre]).numpy()
     gen.set_alpha(0.25)
-    np.testing.assert_allclose(gen([z, genre]).numpy(), 0.75 * faded_out + 0.25 * new, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        gen([z, genre]).numpy(), 0.75 * faded_out + 0.25 * new, rtol=1e-4, atol=1e-5
+    )
 
 
 def test_discriminator_alpha_zero_is_previous_stage_on_pooled_input(quick_nets):
@@ -198,7 +204,9 @@ def test_acgan_score_ignores_genre_projection_uses_it():
     keras.utils.set_random_seed(2)
     x = np.random.default_rng(2).uniform(-1, 1, (4, 4, 32, 2)).astype("float32")
     g1, g2 = np.eye(3, dtype="float32")[[0, 1, 2, 0]], np.eye(3, dtype="float32")[[1, 2, 0, 2]]
-    small = dict(resolutions=((2, 16), (4, 32)), gen_channels=(16, 8), disc_channels=(16, 8), num_genres=3)
+    small = dict(
+        resolutions=((2, 16), (4, 32)), gen_channels=(16, 8), disc_channels=(16, 8), num_genres=3
+    )
     acgan = Discriminator(NetworkConfig(**small))
     np.testing.assert_array_equal(acgan([x, g1])[0].numpy(), acgan(x)[0].numpy())
     proj = Discriminator(NetworkConfig(**small, conditioning="projection"))
@@ -227,7 +235,9 @@ def test_keras_save_and_load_reproduces_outputs(tmp_path, conditioning):
     gen2 = keras.models.load_model(tmp_path / "g.keras")
     disc2 = keras.models.load_model(tmp_path / "d.keras")
     assert isinstance(gen2, Generator) and isinstance(disc2, Discriminator)
-    assert gen2.config == cfg and gen2.stage == 2 and float(gen2.alpha.numpy()) == pytest.approx(0.3)
+    assert (
+        gen2.config == cfg and gen2.stage == 2 and float(gen2.alpha.numpy()) == pytest.approx(0.3)
+    )
     np.testing.assert_allclose(gen2([z, genre]).numpy(), spec, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(disc2([spec, genre])[0].numpy(), score, rtol=1e-5, atol=1e-6)
     gen2.set_stage(3, alpha=1.0)
@@ -245,7 +255,9 @@ def test_genre_bias_starts_neutral_reaches_every_block_and_is_checkpointed(tmp_p
     for w in plain.weights:
         by_path[w.path.replace(plain.name, biased.name, 1)].assign(w)
     z, genre = inputs(cfg, 4)
-    np.testing.assert_allclose(biased([z, genre]).numpy(), plain([z, genre]).numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        biased([z, genre]).numpy(), plain([z, genre]).numpy(), rtol=1e-6, atol=1e-6
+    )
     # Only the last block's table changed: the output now depends on the genre through it.
     last = biased.genre_biases[-1]
     last.table.assign(np.random.default_rng(0).normal(size=last.table.shape).astype("float32"))

@@ -12,7 +12,9 @@ def _rep(mel):
                          mel=mel, mel_inversion="magenta")
     waves = np.stack([synthetic.synthesize_clip(g, i, 0, 8000, 4096)
                       for g in synthetic.GENRES for i in range(2)]).astype("float32")
-    rep.set_normalizer(normalizers.MinMaxNormalizer().fit(rep.waves_to_unnormalized(waves[:, :, None]).numpy()))
+    rep.set_normalizer(
+        normalizers.MinMaxNormalizer().fit(rep.waves_to_unnormalized(waves[:, :, None]).numpy())
+    )
     return rep, rep.waves_to_features(waves[:, :, None])
 
 
@@ -23,7 +25,9 @@ def test_resynthesized_log_magnitude_returns_the_magnitude_of_consistent_feature
     assert resynth.shape == feats.shape[:3]
     # It is what re-analysing the IF resynthesis gives, up to where the 1e-6 inside the log
     # sits (log(|S| + eps) there, log(|S|^2 + eps^2) / 2 here): only near-silent bins differ.
-    reanalysed = rep.waves_to_features(rep.features_to_waves(feats, "if")[..., None]).numpy()[..., 0]
+    reanalysed = rep.waves_to_features(rep.features_to_waves(feats, "if")[..., None]).numpy()[
+        ..., 0
+    ]
     diff = np.abs(resynth - reanalysed)
     assert np.mean(diff) < 1e-4 and np.quantile(diff, 0.999) < 2e-3 and np.max(diff) < 0.05
     # Real features are consistent: the linear inverse is exact, GANSynth's mel inverse close.
@@ -33,9 +37,14 @@ def test_resynthesized_log_magnitude_returns_the_magnitude_of_consistent_feature
     rng = np.random.default_rng(0)
     scrambled = feats.numpy().copy()
     scrambled[..., 1] = rng.uniform(-0.8, 0.8, scrambled[..., 1].shape)
-    scrambled_mismatch = np.mean(np.abs(rep.resynthesized_log_magnitude(scrambled).numpy() - feats.numpy()[..., 0]))
+    scrambled_mismatch = np.mean(
+        np.abs(rep.resynthesized_log_magnitude(scrambled).numpy() - feats.numpy()[..., 0])
+    )
     # (Mel: GANSynth's inverse already blurs real features, so the margin is smaller.)
-    assert scrambled_mismatch > mismatch + (0.05 if not mel else 0.01), (mismatch, scrambled_mismatch)
+    assert scrambled_mismatch > mismatch + (0.05 if not mel else 0.01), (
+        mismatch,
+        scrambled_mismatch,
+    )
 
 
 def test_resynthesized_log_magnitude_has_finite_gradients_even_for_silence():

@@ -180,7 +180,7 @@ def test_resuming_with_a_changed_setting_stops_naming_it(tmp_path):
         result = run_training([*args, f"--{flag}={new}"], timeout=120)
         assert result.returncode == 2, result.stderr[-3000:]
         assert "Traceback" not in result.stderr
-        (line,) = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+        (line,) = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
         assert f"--{flag}={saved}" in line and f"--{flag}={new}" in line, line
         assert "--train_dir" in line
         with open(flags_txt) as f:
