@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gansynth_tf import generate, longform
+from gansynth_tf import longform
 
 SR = 8000
 L = 4000
