@@ -18,7 +18,8 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
 
-from gansynth_tf import cli, datasets, networks, normalizers, progressive, rundir, runlock
+from gansynth_tf import (cli, datasets, networks, normalizers, progressive, rundir, runlock,
+                         summaries)
 from gansynth_tf import split as split_lib
 from gansynth_tf.representation import Representation
 
@@ -44,9 +45,16 @@ flags.DEFINE_integer("checkpoint_every_steps", 200, "Save a checkpoint every N s
 flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints to keep (oldest deleted first).")
 flags.DEFINE_integer("summary_every_steps", 20, "Write TensorBoard scalars every N steps.")
 flags.DEFINE_integer("audio_summary_every_steps", 500, "Write generated audio and "
-                     "spectrogram images per genre to TensorBoard every N steps (0: never).")
-flags.DEFINE_integer("audio_summary_samples", 2, "Clips per genre in each audio summary, "
-                     "from fixed latents so progress is heard on the same seeds.")
+                     "spectrogram images per genre to TensorBoard every N steps (0: never); "
+                     "see docs/tensorboard.md.")
+flags.DEFINE_integer("audio_summary_samples", 2, "Clips per genre drawn in each spectrogram "
+                     "image: the first clips of the genre's audio track (which holds at "
+                     "least this many), from fixed latents so progress is seen and heard on "
+                     "the same seeds.", lower_bound=1)
+flags.DEFINE_float("audio_summary_seconds", 5.0, "Length of each genre's audio summary: clips "
+                   "from different fixed latents joined by short crossfades until the track "
+                   "is at least this long (0: --audio_summary_samples clips).",
+                   lower_bound=0.0)
 flags.DEFINE_boolean("export_at_end", True, "Write a SavedModel to <train_dir>/export when "
                      "training finishes.")
 flags.DEFINE_integer("verbose", 1, "Progress over the whole run (images seen of the "
@@ -262,22 +270,25 @@ def make_strategy():
 class RunCallback(keras.callbacks.Callback):
     """Per-step bookkeeping: stage/alpha in the logs, TensorBoard, checkpoints, stop.
 
-    Scalars every `summary_every` steps; audio + spectrogram images per genre from fixed
-    latents every `audio_every` steps; a checkpoint every `checkpoint_every` steps and at each
-    stage change; stops at `target_steps`.
+    Scalars every `summary_every` steps; every `audio_every` steps a spectrogram image and
+    an audio track of at least `audio_seconds` (summaries.py) per genre, from latents fixed
+    for the run so that steps compare; the image draws the first `audio_samples` clips of
+    the track. A checkpoint every `checkpoint_every` steps and at each stage change; stops
+    at `target_steps`.
     """
 
     def __init__(self, manager, writer, representation, genres, target_steps,
-                 summary_every, audio_every, checkpoint_every, audio_samples, seed):
+                 summary_every, audio_every, checkpoint_every, audio_samples, seed,
+                 audio_seconds=0.0):
         super().__init__()
         self.manager, self.writer = manager, writer
         self.representation, self.genres = representation, genres
         self.target_steps = target_steps
         self.summary_every, self.audio_every = summary_every, audio_every
         self.checkpoint_every = checkpoint_every
-        rng = np.random.RandomState(seed + 12345)
-        self.audio_genres = np.repeat(np.arange(len(genres)), audio_samples).astype(np.int32)
-        self._audio_z = rng.randn(len(self.audio_genres), 1).astype(np.float32)  # resized lazily
+        self.audio_samples = audio_samples
+        self.audio_clips = summaries.track_clips(representation, audio_seconds, audio_samples)
+        self._audio_z = None  # [genres * clips, latent], drawn once the latent size is known
         self._seed = seed
         self._last_time = None
         self._last_images = None
@@ -320,32 +331,28 @@ class RunCallback(keras.callbacks.Callback):
             tf.summary.scalar("progress/images_seen", float(images))
             tf.summary.scalar("progress/images_per_second", rate)
 
-    def write_audio(self, step):
-        """Audio and log-magnitude images per genre, from the EMA generator."""
-        model = self.model
-        latent = model.latent_dim
-        if self._audio_z.shape[1] != latent:
+    def audio_latents(self, latent_dim):
+        """float32 [genres * clips, latent_dim]: genre g's clip k in row g * clips + k, the
+        same at every summary of the run (and of a resume with the same --seed)."""
+        if self._audio_z is None or self._audio_z.shape[1] != latent_dim:
             rng = np.random.RandomState(self._seed + 12345)
-            self._audio_z = rng.randn(len(self.audio_genres), latent).astype(np.float32)
-        onehot = tf.one_hot(self.audio_genres, len(self.genres))
-        feats = model.ema_generator([tf.constant(self._audio_z), onehot])
+            rows = len(self.genres) * self.audio_clips
+            self._audio_z = rng.randn(rows, latent_dim).astype(np.float32)
+        return self._audio_z
+
+    def write_audio(self, step):
+        """Spectrogram image and audio track per genre, from the EMA generator."""
+        model = self.model
+        z = self.audio_latents(model.latent_dim)
+        ids = np.repeat(np.arange(len(self.genres)), self.audio_clips).astype(np.int32)
+        onehot = tf.one_hot(ids, len(self.genres))
+        batch = summaries.INVERSE_BATCH
+        feats = tf.concat([model.ema_generator([tf.constant(z[i:i + batch]), onehot[i:i + batch]])
+                           for i in range(0, len(z), batch)], axis=0)
         feats = rundir.upsample_to(feats, model.config.final_resolution)
-        waves = self.representation.features_to_waves(feats)
-        rate = self.representation.sample_rate
-        with self.writer.as_default(step=step):
-            for g, name in enumerate(self.genres):
-                idx = np.where(self.audio_genres == g)[0]
-                clip = tf.gather(waves, idx)
-                peak = tf.reduce_max(tf.abs(clip), axis=1, keepdims=True)
-                clip = clip / tf.maximum(peak, 1e-3)  # summaries need [-1, 1]
-                tag = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-                tf.summary.audio(f"audio/{tag}", clip[..., None], rate,
-                                 max_outputs=len(idx))
-                image = tf.gather(feats, idx)[..., :1]  # log-magnitude, [-1, 1]
-                image = tf.image.flip_up_down(tf.transpose(image, [0, 2, 1, 3]))
-                tf.summary.image(f"spectrogram/{tag}", (image + 1.0) / 2.0,
-                                 max_outputs=len(idx))
-        self.writer.flush()
+        feats = tf.reshape(feats, [len(self.genres), self.audio_clips, *feats.shape[1:]])
+        summaries.write_genre_summaries(self.writer, step, self.representation, self.genres,
+                                        feats, image_clips=self.audio_samples)
 
 
 def format_duration(seconds):
@@ -655,7 +662,7 @@ def _train_locked(train_dir):
         run_cb = RunCallback(manager, writer, representation, source.genres, target,
                              FLAGS.summary_every_steps, FLAGS.audio_summary_every_steps,
                              FLAGS.checkpoint_every_steps, FLAGS.audio_summary_samples,
-                             FLAGS.seed)
+                             FLAGS.seed, FLAGS.audio_summary_seconds)
         spe = FLAGS.steps_per_epoch
         progress = ProgressLog(schedule, config, FLAGS.batch_size, target, spe, FLAGS.verbose)
         # The dataset shuffles itself; fit's default shuffle=True only draws a warning.
