@@ -37,7 +37,7 @@ MAX_RANGE_DB = 100.0
 FREE_RANGE_DB = 80.0
 # Clips sent through the inverse at once: bounds the memory of the refined mel inverse.
 INVERSE_BATCH = 32
-FIGURE_SIZE = (12.0, 3.6)  # inches; at DPI: 1200 x 360 pixels
+FIGURE_SIZE = (9.0, 3.0)  # inches; at DPI 900 x 300 pixels: fits TensorBoard at its actual size
 DPI = 100
 
 
@@ -214,11 +214,14 @@ def spectrogram_figure(features, representation, genre, step, total_clips=None, 
     Returns:
       uint8 [1, H, W, 4] RGBA (H, W = FIGURE_SIZE * dpi), for tf.summary.image.
     """
-    # The object API with its own Agg canvas: no pyplot state, no global backend switch.
-    from librosa import display  # pylint: disable=import-outside-toplevel
-    from matplotlib import ticker  # pylint: disable=import-outside-toplevel
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=import-outside-toplevel
-    from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+    # Imported here: only drawing needs them, and librosa is slow to import. The object API
+    # with its own Agg canvas: no pyplot state, no global backend switch.
+    # pylint: disable=import-outside-toplevel
+    from librosa import display
+    from matplotlib import ticker
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    # pylint: enable=import-outside-toplevel
 
     features = np.asarray(features, np.float32)
     if features.ndim == 3:
