@@ -18,8 +18,16 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
 
-from gansynth_tf import (cli, datasets, networks, normalizers, progressive, rundir, runlock,
-                         summaries)
+from gansynth_tf import (
+    cli,
+    datasets,
+    networks,
+    normalizers,
+    progressive,
+    rundir,
+    runlock,
+    summaries,
+)
 from gansynth_tf import split as split_lib
 from gansynth_tf.representation import Representation
 
