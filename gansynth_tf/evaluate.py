@@ -3,7 +3,7 @@
     python -m gansynth_tf.evaluate --train_dir=RUN [--num_real=100]
         [--num_generated_per_genre=50] [--classifier_epochs=10] [--tensorboard]
 
-Data flags (--dataset, --data_dir, ...) default to the run's own flags.txt, and sample rate
+Data flags (--dataset, --data_dir, ...) default to the run's own data.json, and sample rate
 and clip length always come from the run's representation.json. Real clips come from the
 tracks the run held out (its split.json; :mod:`gansynth_tf.split`): --num_real per genre,
 spread over those tracks, are what every metric scores. The judges learn from
@@ -50,7 +50,7 @@ import tensorflow as tf
 from absl import flags, logging
 
 from gansynth_tf import classifier as classifier_lib
-from gansynth_tf import datasets, feature_judge, spectral
+from gansynth_tf import datasets, feature_judge, rundir, spectral
 from gansynth_tf import export as export_lib
 from gansynth_tf import generate as generate_lib
 from gansynth_tf import metrics as metrics_lib
@@ -63,7 +63,7 @@ CLASSIFIER_SUBDIR = "eval_classifier"
 # reused classifier still gives the real-vs-real distance and fits the feature judge.
 REFERENCE_FILE = "reference.npz"
 EVAL_SUBDIR = "eval"
-# Data flags that evaluate accepts as overrides of the run's flags.txt.
+# Data flags that evaluate accepts as overrides of the run's data.json.
 DATA_FLAGS = ("dataset", "data_dir", "fma_metadata", "nsynth_label", "audio_backend",
               "clips_per_file", "synthetic_clips_per_genre", "cache_dir",
               "holdout_fraction")
@@ -109,23 +109,34 @@ def _convert(name, value, hint):
 
 
 def data_config(train_dir, rep, overrides=None):
-    """DataConfig from the run's flags.txt, then `overrides` (name -> value, None = keep).
+    """The run's DataConfig (its data.json), then `overrides` (name -> value, None = keep).
 
-    sample_rate and audio_length always follow the representation (the model's).
+    A run from before data.json was saved is read from its flags.txt instead. sample_rate
+    and audio_length always follow the representation (the model's).
     """
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    saved = rundir.load_data_config(train_dir)
+    if saved is not None:
+        kwargs = dataclasses.asdict(saved)
+    else:
+        kwargs = _data_config_from_flagfile(train_dir, bool(overrides))
+    kwargs.update(overrides)
+    kwargs["sample_rate"], kwargs["audio_length"] = rep.sample_rate, rep.audio_length
+    return datasets.DataConfig(**kwargs)
+
+
+def _data_config_from_flagfile(train_dir, have_overrides):
+    """DataConfig fields from an older run's flags.txt (runs before data.json)."""
     hints = typing.get_type_hints(datasets.DataConfig)
     fields = {f.name for f in dataclasses.fields(datasets.DataConfig)}
     path = os.path.join(train_dir, FLAGS_FILE)
     stored = read_flagfile(path) if os.path.exists(path) else {}
-    if not stored and not any(v is not None for v in (overrides or {}).values()):
+    if not stored and not have_overrides:
         logging.warning("%s not found: using the default data flags (synthetic dataset); "
                         "pass --dataset/--data_dir to evaluate on other data", path)
     # "--nocache" is parsed as cache=False; the mirror key "nocache" is not a field.
-    kwargs = {name: _convert(name, value, hints[name]) for name, value in stored.items()
-              if name in fields}
-    kwargs.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    kwargs["sample_rate"], kwargs["audio_length"] = rep.sample_rate, rep.audio_length
-    return datasets.DataConfig(**kwargs)
+    return {name: _convert(name, value, hints[name]) for name, value in stored.items()
+            if name in fields}
 
 
 def collect_clips(source, genres, per_genre):
@@ -450,7 +461,7 @@ def evaluate_sampler(sampler, real, options):
 def evaluate(train_dir, data_cfg=None, options=None, checkpoint=None):
     """Runs the whole evaluation of `train_dir`; returns the metrics dict (see module doc).
 
-    data_cfg: a datasets.DataConfig; default from the run's flags.txt. checkpoint: a
+    data_cfg: a datasets.DataConfig; default from the run's data.json. checkpoint: a
     checkpoint path of the run (default its latest), e.g. for a learning curve.
     """
     options = options or EvalOptions()
@@ -643,23 +654,23 @@ def make_flags():
                       "summaries at the run's images_seen step.", flag_values=fv)
     flags.DEFINE_string("tensorboard_dir", None, "Event folder for --tensorboard (default "
                         "TRAIN_DIR/eval, shown beside the training curves).", flag_values=fv)
-    # Data overrides; unset = the run's flags.txt value.
+    # Data overrides; unset = the run's data.json value.
     flags.DEFINE_enum("dataset", None, list(datasets.DATASETS), "Real data source "
-                      "(default: the run's flags.txt).", flag_values=fv)
+                      "(default: the run's data.json).", flag_values=fv)
     flags.DEFINE_string("data_dir", None, "Root of the real data (default: the run's "
-                        "flags.txt).", flag_values=fv)
+                        "data.json).", flag_values=fv)
     flags.DEFINE_string("fma_metadata", None, "FMA tracks.csv for --dataset=manifest "
-                        "(default: the run's flags.txt).", flag_values=fv)
+                        "(default: the run's data.json).", flag_values=fv)
     flags.DEFINE_enum("nsynth_label", None, list(datasets.NSYNTH_LABELS), "NSynth label "
-                      "used as genre (default: the run's flags.txt).", flag_values=fv)
+                      "used as genre (default: the run's data.json).", flag_values=fv)
     flags.DEFINE_enum("audio_backend", None, ["tfio", "soundfile"], "Audio decoder "
-                      "(default: the run's flags.txt).", flag_values=fv)
+                      "(default: the run's data.json).", flag_values=fv)
     flags.DEFINE_integer("clips_per_file", None, "Evaluation windows per file (default: "
-                         "the run's flags.txt, else as many as fit).", flag_values=fv)
+                         "the run's data.json, else as many as fit).", flag_values=fv)
     flags.DEFINE_integer("synthetic_clips_per_genre", None, "Size of the synthetic dataset "
-                         "(default: the run's flags.txt).", flag_values=fv)
+                         "(default: the run's data.json).", flag_values=fv)
     flags.DEFINE_string("cache_dir", None, "On-disk cache of decoded audio (default: the "
-                        "run's flags.txt).", flag_values=fv)
+                        "run's data.json).", flag_values=fv)
     flags.DEFINE_float("holdout_fraction", None, "For a run without split.json only: the "
                        "share of tracks to hold out now (0 = score on every track).",
                        flag_values=fv)

@@ -7,7 +7,8 @@
       representation.json   sample rate, clip length, STFT shape, mel/linear, normaliser
       network.json          the NetworkConfig (resolution schedule, channels, latent size)
       schedule.json         the progressive schedule (images per stable/transition phase)
-      loss.json             the loss settings (--loss, its weights), compared on resume
+      loss.json             the losses.LossConfig (--loss, its weights), compared on resume
+      data.json             the datasets.DataConfig it trained on (what evaluate reads)
       checkpoints/          tf.train.CheckpointManager: ckpt-N.* + "checkpoint" index
       events.out.tfevents*  TensorBoard
       export/               SavedModel written at the end of training
@@ -15,19 +16,21 @@
 Everything needed to sample lives here: loading needs no dataset.
 """
 
+import dataclasses
 import json
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from gansynth_tf import cli, datasets, networks, progressive
+from gansynth_tf import cli, datasets, losses, networks, progressive
 from gansynth_tf.representation import Representation
 
 GENRES = datasets.GENRE_MAP_FILE
 NETWORK = "network.json"
 SCHEDULE = "schedule.json"
 LOSS = "loss.json"
+DATA = "data.json"
 CHECKPOINTS = "checkpoints"
 
 
@@ -72,15 +75,31 @@ def load_schedule(train_dir):
     return progressive.ProgressiveSchedule(**_read_json(train_dir, SCHEDULE))
 
 
-def save_loss_settings(train_dir, settings):
-    _write_json(os.path.join(train_dir, LOSS), settings)
+def save_loss_config(train_dir, config):
+    _write_json(os.path.join(train_dir, LOSS), config.to_dict())
 
 
-def load_loss_settings(train_dir):
-    """The saved loss settings, or None for a run from before they were saved."""
+def load_loss_config(train_dir):
+    """The run's :class:`~gansynth_tf.losses.LossConfig`, or None for a run from before
+    the loss was saved."""
     if not os.path.exists(os.path.join(train_dir, LOSS)):
         return None
-    return _read_json(train_dir, LOSS)
+    return losses.LossConfig.from_dict(_read_json(train_dir, LOSS))
+
+
+def save_data_config(train_dir, config):
+    _write_json(os.path.join(train_dir, DATA), dataclasses.asdict(config))
+
+
+def load_data_config(train_dir):
+    """The run's :class:`~gansynth_tf.datasets.DataConfig`, or None for a run from before
+    it was saved (evaluate then falls back to the run's flags.txt)."""
+    if not os.path.exists(os.path.join(train_dir, DATA)):
+        return None
+    values = _read_json(train_dir, DATA)
+    known = {f.name for f in dataclasses.fields(datasets.DataConfig)}
+    # Settings a later version dropped are ignored; new ones take their defaults.
+    return datasets.DataConfig(**{k: v for k, v in values.items() if k in known})
 
 
 def checkpoint_dir(train_dir):

@@ -21,6 +21,7 @@ from absl import app, flags, logging
 from gansynth_tf import (
     cli,
     datasets,
+    losses,
     networks,
     normalizers,
     progressive,
@@ -34,6 +35,9 @@ from gansynth_tf.representation import Representation
 FLAGS = flags.FLAGS
 
 # ---- run
+# The loss flags' defaults are LossConfig's: one place for them.
+_LOSS_DEFAULTS = losses.LossConfig()
+
 flags.DEFINE_string("train_dir", None, "Directory for checkpoints, TensorBoard logs, the "
                     "resolved flags, genre map and export. Rerunning with the same "
                     "--train_dir resumes from its last checkpoint.")
@@ -142,27 +146,27 @@ flags.DEFINE_float("g_learning_rate", 8e-4, "Generator Adam learning rate (GANSy
 flags.DEFINE_float("d_learning_rate", 8e-4, "Discriminator Adam learning rate.")
 flags.DEFINE_float("adam_beta1", 0.0, "Adam beta1 (GANSynth: 0).")
 flags.DEFINE_float("adam_beta2", 0.99, "Adam beta2 (GANSynth: 0.99).")
-flags.DEFINE_enum("loss", "wgan_gp", ["wgan_gp", "nonsaturating"], "Adversarial loss: GANSynth's "
+flags.DEFINE_enum("loss", _LOSS_DEFAULTS.kind, list(losses.ADVERSARIAL_LOSSES), "Adversarial loss: GANSynth's "
                   "WGAN-GP (--gp_weight, --drift_weight) or the non-saturating logistic loss "
                   "with the R1 penalty on reals (--r1_gamma).")
-flags.DEFINE_float("r1_gamma", 1.0, "R1 weight gamma (loss += gamma / 2 * ||grad D(real)||^2) "
+flags.DEFINE_float("r1_gamma", _LOSS_DEFAULTS.r1_gamma, "R1 weight gamma (loss += gamma / 2 * ||grad D(real)||^2) "
                    "with --loss=nonsaturating.", lower_bound=0.0)
-flags.DEFINE_float("penalty_fraction", 1.0, "Fraction of each batch the gradient penalty "
+flags.DEFINE_float("penalty_fraction", _LOSS_DEFAULTS.penalty_fraction, "Fraction of each batch the gradient penalty "
                    "(GP or R1) is computed on, weighted up to the whole batch: the double "
                    "backprop is the costliest part of a step.", lower_bound=0.0, upper_bound=1.0)
-flags.DEFINE_float("consistency_weight", 0.0, "Weight of the phase-consistency term: at the "
+flags.DEFINE_float("consistency_weight", _LOSS_DEFAULTS.consistency_weight, "Weight of the phase-consistency term: at the "
                    "final stage the generator also pays the mean |log-magnitude of the audio "
                    "its own IF gives - the log-magnitude it drew| (normalised units); 0 = off.",
                    lower_bound=0.0)
-flags.DEFINE_float("dynamics_weight", 0.0, "Weight of the temporal-dynamics term: the "
+flags.DEFINE_float("dynamics_weight", _LOSS_DEFAULTS.dynamics_weight, "Weight of the temporal-dynamics term: the "
                    "generator also pays the squared gap between its clips' and the same "
                    "genre's real clips' contrast and flux over time of the band-averaged "
                    "log-magnitude (gan.dynamics); 0 = off.", lower_bound=0.0)
-flags.DEFINE_float("gp_weight", 10.0, "WGAN-GP gradient penalty weight.")
-flags.DEFINE_float("drift_weight", 0.001, "Weight of E[D(real)^2].")
-flags.DEFINE_float("ac_weight", 10.0, "Weight of the genre classifier cross-entropy "
+flags.DEFINE_float("gp_weight", _LOSS_DEFAULTS.gp_weight, "WGAN-GP gradient penalty weight.")
+flags.DEFINE_float("drift_weight", _LOSS_DEFAULTS.drift_weight, "Weight of E[D(real)^2].")
+flags.DEFINE_float("ac_weight", _LOSS_DEFAULTS.ac_weight, "Weight of the genre classifier cross-entropy "
                    "(GANSynth's best: 10).")
-flags.DEFINE_float("mode_seeking_weight", 1.0, "Weight of the MSGAN mode-seeking term "
+flags.DEFINE_float("mode_seeking_weight", _LOSS_DEFAULTS.mode_seeking_weight, "Weight of the MSGAN mode-seeking term "
                    "1 / (mean|G(z1,c)-G(z2,c)| / mean|z1-z2| + 1e-5); 0 turns it off.")
 flags.DEFINE_float("ema_decay", 0.999, "Decay of the generator weights' moving average "
                    "(what sampling and export use).")
@@ -454,14 +458,16 @@ class ProgressLog(keras.callbacks.Callback):
 # ----------------------------------------------------------------------------- main
 
 
-# Saved to loss.json when a run starts; a resume with other values would train another
-# objective on the same weights.
-LOSS_FLAGS = ("loss", "gp_weight", "drift_weight", "r1_gamma", "penalty_fraction",
-              "ac_weight", "mode_seeking_weight", "consistency_weight", "dynamics_weight")
+# The flag of each LossConfig field (saved to loss.json when a run starts; a resume with
+# other values would train another objective on the same weights).
+LOSS_FLAG_OF_FIELD = {"kind": "loss"}
 
 
-def loss_settings_from_flags():
-    return {name: getattr(FLAGS, name) for name in LOSS_FLAGS}
+def loss_config_from_flags():
+    """The LossConfig the loss flags describe."""
+    return losses.LossConfig(**{
+        f.name: getattr(FLAGS, LOSS_FLAG_OF_FIELD.get(f.name, f.name))
+        for f in dataclasses.fields(losses.LossConfig)})
 
 
 def _flag_text(value):
@@ -515,9 +521,11 @@ def resume_differences(train_dir):
         pairs += [("resolutions", saved_net.resolutions, new_net.resolutions),
                   ("channels", saved_net.gen_channels, new_net.gen_channels),
                   ("channels", saved_net.disc_channels, new_net.disc_channels)]
-    saved_loss = rundir.load_loss_settings(train_dir) or {}
-    pairs += [(name, saved_loss[name], getattr(FLAGS, name))
-              for name in LOSS_FLAGS if name in saved_loss]
+    saved_loss = rundir.load_loss_config(train_dir)
+    if saved_loss is not None:
+        new_loss = loss_config_from_flags()
+        pairs += [(LOSS_FLAG_OF_FIELD.get(f.name, f.name), getattr(saved_loss, f.name),
+                   getattr(new_loss, f.name)) for f in dataclasses.fields(losses.LossConfig)]
     out = []
     for flag, saved, new in pairs:
         saved, new = _flag_text(saved), _flag_text(new)
@@ -568,7 +576,7 @@ def _prepare_run(source):
     rundir.save_genres(train_dir, source.genres)
     rundir.save_network_config(train_dir, config)
     rundir.save_schedule(train_dir, schedule)
-    rundir.save_loss_settings(train_dir, loss_settings_from_flags())
+    rundir.save_loss_config(train_dir, loss_config_from_flags())
     return representation, config, schedule
 
 
@@ -623,28 +631,25 @@ def _train_locked(train_dir):
 
     # A resumed run keeps the split it started with, even if files were added since.
     saved_split = split_lib.load(train_dir)
-    source = datasets.build_source(datasets.config_from_flags(FLAGS), split="train",
-                                   track_split=saved_split)
+    data_config = datasets.config_from_flags(FLAGS)
+    source = datasets.build_source(data_config, split="train", track_split=saved_split)
     if getattr(source, "track_split", None) is not None and saved_split is None:
         source.track_split.save(train_dir)
     representation, config, schedule = _prepare_run(source)
     with open(os.path.join(train_dir, "flags.txt"), "w") as f:
         f.write(FLAGS.flags_into_string())
+    # Written at every start: a resume may point at a moved --data_dir, and evaluate
+    # should read where the data is now.
+    rundir.save_data_config(train_dir, data_config)
 
     with strategy.scope():
         gan = gan_lib.build_gan(config, seed=FLAGS.seed)
         d_opt, g_opt = gan_lib.make_optimizers(FLAGS.d_learning_rate, FLAGS.adam_beta1,
                                                FLAGS.adam_beta2)
         g_opt.learning_rate = FLAGS.g_learning_rate
-        gan.compile(d_optimizer=d_opt, g_optimizer=g_opt, gp_weight=FLAGS.gp_weight,
-                    drift_weight=FLAGS.drift_weight, ac_weight=FLAGS.ac_weight,
-                    mode_seeking_weight=FLAGS.mode_seeking_weight,
-                    ema_decay=FLAGS.ema_decay, ema_rampup=FLAGS.ema_rampup,
-                    loss=FLAGS.loss, r1_gamma=FLAGS.r1_gamma,
-                    penalty_fraction=FLAGS.penalty_fraction,
-                    consistency_weight=FLAGS.consistency_weight,
+        gan.compile(d_opt, g_opt, loss=loss_config_from_flags(),
                     consistency_fn=representation.resynthesized_log_magnitude,
-                    dynamics_weight=FLAGS.dynamics_weight,
+                    ema_decay=FLAGS.ema_decay, ema_rampup=FLAGS.ema_rampup,
                     jit_compile=FLAGS.jit_compile)
     checkpoint = make_checkpoint(gan)
     manager = tf.train.CheckpointManager(checkpoint, rundir.checkpoint_dir(train_dir),

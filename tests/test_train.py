@@ -12,6 +12,8 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
+from gansynth_tf import rundir
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = [
     "--dataset=synthetic", "--synthetic_clips_per_genre=4", "--sample_rate=8000",
@@ -193,6 +195,10 @@ def test_resuming_with_a_changed_setting_stops_naming_it(tmp_path):
         saved_flags = f.read()
     with open(os.path.join(train_dir, "loss.json")) as f:
         assert json.load(f)["mode_seeking_weight"] == 1.0
+    # The data it trained on, as evaluate reads it (not from flags.txt).
+    data_config = rundir.load_data_config(train_dir)
+    assert (data_config.dataset, data_config.synthetic_clips_per_genre,
+            data_config.sample_rate, data_config.audio_length) == ("synthetic", 4, 8000, 512)
     # The case: the quickstart rerun at 16 kHz resumed on 8 kHz features.
     for flag, saved, new in (("sample_rate", "8000", "16000"),
                              ("mode_seeking_weight", "1.0", "0.5")):
