@@ -33,7 +33,7 @@ from typing import Optional
 
 import numpy as np
 import tensorflow as tf
-from absl import logging
+from absl import flags, logging
 
 from gansynth_tf import audio_io, spectral, synthetic
 from gansynth_tf import split as split_lib
@@ -125,6 +125,64 @@ def config_from_flags(flag_values, **overrides):
             kwargs[field.name] = getattr(flag_values, field.name)
     kwargs.update(overrides)
     return DataConfig(**kwargs)
+
+
+# The data flags, defined once for every command that reads data: (definer, name, default,
+# help, bounds). Names match DataConfig's fields; sample_rate / audio_length belong to the
+# representation and are defined by the training command.
+_DATA_FLAGS = (
+    (flags.DEFINE_enum, "dataset", "synthetic", "Data source: the embedded synthetic genres "
+     "(no download), a folder per genre (GTZAN), a CSV manifest (or FMA with "
+     "--fma_metadata), or NSynth TFRecords.", {"enum_values": list(DATASETS)}),
+    (flags.DEFINE_string, "data_dir", None, "Root of the dataset (folder/manifest/nsynth).",
+     {}),
+    (flags.DEFINE_string, "fma_metadata", None, "FMA tracks.csv; with --dataset=manifest "
+     "reads FMA's layout under --data_dir.", {}),
+    (flags.DEFINE_enum, "nsynth_label", "instrument_family", "NSynth feature used as the "
+     "class ('pitch' is GANSynth's setting).", {"enum_values": list(NSYNTH_LABELS)}),
+    (flags.DEFINE_enum, "audio_backend", "tfio", "Audio decoder: tensorflow-io in the "
+     "tf.data graph, or soundfile (no tensorflow-io).",
+     {"enum_values": list(audio_io.BACKENDS)}),
+    (flags.DEFINE_integer, "clips_per_file", None, "Windows per file per epoch, and in the "
+     "evaluation set (default: as many as fit without overlap).", {"lower_bound": 1}),
+    (flags.DEFINE_boolean, "balanced", None, "Sample genres equally often, whatever their "
+     "clip counts (default: on for folder/manifest/FMA, off for NSynth; --nobalanced turns "
+     "it off).", {}),
+    (flags.DEFINE_float, "holdout_fraction", split_lib.DEFAULT_FRACTION, "Share of each "
+     "genre's tracks (folder/manifest/FMA) held out for evaluation, chosen from the file "
+     "names and saved as <train_dir>/split.json; training never reads them. 0 = train on "
+     "every track.", {"lower_bound": 0.0, "upper_bound": 0.9}),
+    (flags.DEFINE_boolean, "cache", True, "Keep decoded audio in memory when it fits "
+     "(--cache_max_mb).", {}),
+    (flags.DEFINE_string, "cache_dir", None, "Cache decoded audio on disk here instead.", {}),
+    (flags.DEFINE_integer, "cache_max_mb", 2048, "Largest dataset cached in memory, MB.", {}),
+    (flags.DEFINE_integer, "shuffle_buffer", 1024, "Shuffle buffer (clips).", {}),
+    (flags.DEFINE_float, "min_clip_dbfs", -60.0, "Drop windows of files quieter than this "
+     "RMS level (dB re full scale): the silence around and between tracks; -inf keeps "
+     "every window.", {}),
+    (flags.DEFINE_integer, "synthetic_clips_per_genre", 200, "Size of the synthetic "
+     "dataset.", {}),
+)
+DATA_FLAG_NAMES = tuple(entry[1] for entry in _DATA_FLAGS)
+
+
+def define_data_flags(flag_values, names=DATA_FLAG_NAMES, overrides=False, help_texts=None):
+    """Defines the data flags ``names`` on ``flag_values`` (an absl FlagValues).
+
+    overrides: for commands that read a run's saved DataConfig (evaluate): every flag
+      defaults to None, meaning "the run's value".
+    help_texts: {name: help} where a command uses a flag in its own way.
+    """
+    unknown = sorted(set(names) - set(DATA_FLAG_NAMES))
+    if unknown:
+        raise ValueError(f"not data flags: {unknown}")
+    for define, name, default, help_text, extra in _DATA_FLAGS:
+        if name not in names:
+            continue
+        help_text = (help_texts or {}).get(name, help_text)
+        if overrides:
+            default, help_text = None, f"{help_text} Default: the run's data.json."
+        define(name=name, default=default, help=help_text, flag_values=flag_values, **extra)
 
 
 # ----------------------------------------------------------------------------- genre map

@@ -655,25 +655,9 @@ def make_flags():
     flags.DEFINE_string("tensorboard_dir", None, "Event folder for --tensorboard (default "
                         "TRAIN_DIR/eval, shown beside the training curves).", flag_values=fv)
     # Data overrides; unset = the run's data.json value.
-    flags.DEFINE_enum("dataset", None, list(datasets.DATASETS), "Real data source "
-                      "(default: the run's data.json).", flag_values=fv)
-    flags.DEFINE_string("data_dir", None, "Root of the real data (default: the run's "
-                        "data.json).", flag_values=fv)
-    flags.DEFINE_string("fma_metadata", None, "FMA tracks.csv for --dataset=manifest "
-                        "(default: the run's data.json).", flag_values=fv)
-    flags.DEFINE_enum("nsynth_label", None, list(datasets.NSYNTH_LABELS), "NSynth label "
-                      "used as genre (default: the run's data.json).", flag_values=fv)
-    flags.DEFINE_enum("audio_backend", None, ["tfio", "soundfile"], "Audio decoder "
-                      "(default: the run's data.json).", flag_values=fv)
-    flags.DEFINE_integer("clips_per_file", None, "Evaluation windows per file (default: "
-                         "the run's data.json, else as many as fit).", flag_values=fv)
-    flags.DEFINE_integer("synthetic_clips_per_genre", None, "Size of the synthetic dataset "
-                         "(default: the run's data.json).", flag_values=fv)
-    flags.DEFINE_string("cache_dir", None, "On-disk cache of decoded audio (default: the "
-                        "run's data.json).", flag_values=fv)
-    flags.DEFINE_float("holdout_fraction", None, "For a run without split.json only: the "
-                       "share of tracks to hold out now (0 = score on every track).",
-                       flag_values=fv)
+    datasets.define_data_flags(fv, DATA_FLAGS, overrides=True, help_texts={
+        "holdout_fraction": "For a run without split.json only: the share of tracks to "
+                            "hold out now (0 = score on every track)."})
     return fv
 
 

@@ -74,39 +74,12 @@ flags.DEFINE_integer("verbose", 1, "Progress over the whole run (images seen of 
                      "none, 1 progress lines, 2 progress lines with the losses.")
 
 # ---- data (names match datasets.DataConfig)
-flags.DEFINE_enum("dataset", "synthetic", list(datasets.DATASETS), "Data source: the embedded "
-                  "synthetic genres (no download), a folder per genre (GTZAN), a CSV "
-                  "manifest (or FMA with --fma_metadata), or NSynth TFRecords.")
-flags.DEFINE_string("data_dir", None, "Root of the dataset (folder/manifest/nsynth).")
-flags.DEFINE_string("fma_metadata", None, "FMA tracks.csv; with --dataset=manifest reads "
-                    "FMA's layout under --data_dir.")
-flags.DEFINE_enum("nsynth_label", "instrument_family", list(datasets.NSYNTH_LABELS),
-                  "NSynth feature used as the class ('pitch' is GANSynth's setting).")
-flags.DEFINE_enum("audio_backend", "tfio", ["tfio", "soundfile"], "Audio decoder: "
-                  "tensorflow-io in the tf.data graph, or soundfile (no tensorflow-io).")
+datasets.define_data_flags(flags.FLAGS)
 # Representation defaults match the default (quickstart) model; flags/gansynth_hires.cfg
 # sets GANSynth's 16 kHz / 64000 / 128x1024 / 0.75.
 flags.DEFINE_integer("sample_rate", 8000, "Model sample rate in Hz; audio is resampled.")
 flags.DEFINE_integer("audio_length", 4096, "Samples per training clip (GANSynth: 64000 = 4 s "
                      "at 16 kHz); long tracks are cut into windows of this length.")
-flags.DEFINE_integer("clips_per_file", None, "Windows per file per epoch (default: as many "
-                     "as fit without overlap).")
-flags.DEFINE_boolean("balanced", None, "Sample genres equally often, whatever their clip "
-                     "counts (default: on for folder/manifest/FMA, off for NSynth; "
-                     "--nobalanced turns it off).")
-flags.DEFINE_float("holdout_fraction", split_lib.DEFAULT_FRACTION, "Share of each genre's "
-                   "tracks (folder/manifest/FMA) held out for evaluation, chosen from the "
-                   "file names and saved as <train_dir>/split.json; training never reads "
-                   "them. 0 = train on every track.", lower_bound=0.0, upper_bound=0.9)
-flags.DEFINE_boolean("cache", True, "Keep decoded audio in memory when it fits "
-                     "(--cache_max_mb).")
-flags.DEFINE_string("cache_dir", None, "Cache decoded audio on disk here instead.")
-flags.DEFINE_integer("cache_max_mb", 2048, "Largest dataset cached in memory, MB.")
-flags.DEFINE_integer("shuffle_buffer", 1024, "Shuffle buffer (clips).")
-flags.DEFINE_float("min_clip_dbfs", -60.0, "Drop windows of files quieter than this RMS "
-                   "level (dB re full scale): the silence around and between tracks; "
-                   "-inf keeps every window.")
-flags.DEFINE_integer("synthetic_clips_per_genre", 200, "Size of the synthetic dataset.")
 
 # ---- representation
 flags.DEFINE_list("spec_shape", ["32", "128"], "Spectrogram (frames, bins) at full "
@@ -754,3 +727,7 @@ def main(argv):
             FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+
+
+if __name__ == "__main__":  # python -m gansynth_tf.train, like run_training.py
+    app.run(main)
