@@ -262,9 +262,11 @@ def seam_report(audio, sample_rate, joins, frame_seconds=0.02, window_seconds=0.
     level from the frame before (dB) and the spectral flux (mean positive change of the
     log-magnitude spectrum from the frame before). Each series is taken as its largest value
     within +-window_seconds of a point; the value at each join is compared with the same at
-    every frame more than 0.25 s from all joins ("inside" the clips): its z-score and its
-    percentile among the inside values. A join that stands out no more than the clips' own
-    variation has a z-score near 0 and a percentile well under 100.
+    every frame "inside" the clips: farther from all joins than a quarter of the median
+    join spacing, at most 0.25 s and at least the window plus a frame (short clips whose
+    crossfades cover most of their length still leave inside frames). Reported: each join's
+    z-score and percentile among the inside values. A join that stands out no more than the
+    clips' own variation has a z-score near 0 and a percentile well under 100.
     """
     audio = np.asarray(audio, np.float64)
     frame = max(16, int(round(frame_seconds * sample_rate)))
@@ -282,10 +284,13 @@ def seam_report(audio, sample_rate, joins, frame_seconds=0.02, window_seconds=0.
     joins = np.asarray(joins, np.float64)
     if len(joins) == 0:
         return {"joins": 0}
-    inside = np.min(np.abs(centres[:, None] - joins[None, :]), axis=1) > 0.25
+    spacing = float(np.median(np.diff(joins))) if len(joins) > 1 else np.inf
+    exclude = min(0.25, max(window_seconds + frame_seconds, 0.25 * spacing))
+    inside = np.min(np.abs(centres[:, None] - joins[None, :]), axis=1) > exclude
     k = max(1, int(round(window_seconds * sample_rate / hop)))
     at_join = [int(np.argmin(np.abs(centres - j))) for j in joins]
-    out = {"joins": int(len(joins)), "frames_inside": int(inside.sum())}
+    out = {"joins": int(len(joins)), "frames_inside": int(inside.sum()),
+           "exclude_seconds": exclude}
     for name, values in series.items():
         padded = np.pad(values, k, mode="edge")
         windowed = np.max(np.stack([padded[i:i + n] for i in range(2 * k + 1)]), axis=0)
@@ -295,6 +300,8 @@ def seam_report(audio, sample_rate, joins, frame_seconds=0.02, window_seconds=0.
         pct = [float(np.mean(ref < windowed[i]) * 100.0) for i in at_join]
         out[name] = {"inside_mean": mu, "inside_std": sd, "join_z": z, "join_percentile": pct,
                      "max_join_z": float(np.max(z)), "mean_join_z": float(np.mean(z)),
+                     # The clips' own extreme: the largest z among the inside frames.
+                     "max_inside_z": float((np.max(ref) - mu) / sd),
                      "mean_join_percentile": float(np.mean(pct))}
     return out
 

@@ -82,6 +82,23 @@ def test_seam_report_flags_a_hard_cut_and_passes_a_crossfade():
     assert report["joins"] == 4
     assert report["level_step_db"]["max_join_z"] < 3
     assert report["flux"]["max_join_z"] < 3
+    assert report["exclude_seconds"] == pytest.approx(0.25)
+    # Short clips whose crossfades cover most of their length (the quickstart's 0.5 s clips
+    # with 0.25 s crossfades): the reference frames sit between the joins, not 0.25 s away
+    # from them, and a crossfade still does not stand out while a hard cut does.
+    clip, overlap = 4096, 2000
+    short = 0.3 * rng.standard_normal((30, clip))
+    smooth = longform.crossfade_join(short, overlap)
+    joins = longform.join_times(30, clip - overlap, overlap, SR)
+    report = longform.seam_report(smooth, SR, joins)
+    assert report["frames_inside"] > 0.3 * len(smooth) / (0.01 * SR)
+    assert report["level_step_db"]["max_join_z"] < 4 and report["flux"]["max_join_z"] < 4
+    for series in ("level_step_db", "flux"):
+        assert report[series]["max_join_z"] < report[series]["max_inside_z"]
+    levels = np.repeat(np.where(np.arange(30) % 2, 0.5, 0.05), clip - overlap)
+    cut = levels * rng.standard_normal(len(levels))
+    hard = longform.seam_report(cut, SR, [i * (clip - overlap) / SR for i in range(1, 30)])
+    assert hard["level_step_db"]["mean_join_percentile"] > 90
 
 
 def test_long_form_gives_the_duration_and_follows_the_path():
