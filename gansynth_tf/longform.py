@@ -233,8 +233,12 @@ def join_times(num_clips, hop, overlap, sample_rate):
 
 
 def long_form(sampler, seconds, genre_path, seed=0, wander=DEFAULT_WANDER,
-              overlap_seconds=DEFAULT_OVERLAP_SECONDS, batch_size=16):
+              overlap_seconds=DEFAULT_OVERLAP_SECONDS, batch_size=16, condition=None):
     """A piece of `seconds` from `sampler` (generate.Sampler) along `genre_path`.
+
+    condition: instead of a genre path (give genre_path=None), one genre mix float
+    [num_genres] held for the whole piece, e.g. 0.7 jazz + 0.3 rock (the demo's blend); a
+    one-hot row gives the same piece as the path of that genre alone.
 
     Returns (audio float64 [samples] as the generator made it, no normalisation; info dict
     with clips, hop, overlap and join times).
@@ -243,7 +247,14 @@ def long_form(sampler, seconds, genre_path, seed=0, wander=DEFAULT_WANDER,
     overlap = min(int(round(overlap_seconds * sr)), length // 2)
     num, hop, total = layout(seconds, sr, length, overlap)
     centres = (np.arange(num) * hop + length / 2.0) / sr
-    condition = genre_conditions(genre_path, centres, sampler.num_genres)
+    if condition is None:
+        condition = genre_conditions(genre_path, centres, sampler.num_genres)
+    else:
+        condition = np.asarray(condition, np.float32)
+        if condition.shape != (sampler.num_genres,):
+            raise ValueError(f"condition of shape {condition.shape}: expected one mix of "
+                             f"[{sampler.num_genres}] genres")
+        condition = np.repeat(condition[None, :], num, axis=0)
     z = latent_walk(seed, num, sampler.latent_dim, wander)
     clips = np.concatenate([sampler.audio(condition[i:i + batch_size], z[i:i + batch_size])
                             for i in range(0, num, batch_size)])

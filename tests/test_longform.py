@@ -163,3 +163,19 @@ def test_peak_normalize_sets_minus_one_dbfs_and_leaves_silence():
     target = 10 ** (-1 / 20)
     np.testing.assert_allclose(np.abs(y).max(axis=1), [target, 0.0, target], rtol=1e-6)
     np.testing.assert_allclose(y[0] / y[0, 2], x.numpy()[0] / -11.0, rtol=1e-6)  # shape kept
+
+
+def test_long_form_holds_a_fixed_genre_mix_and_a_one_hot_mix_equals_the_path():
+    mix = np.array([0.25, 0.0, 0.75], np.float32)
+    sampler = NoiseSampler()
+    audio, info = longform.long_form(sampler, 2.0, None, seed=2, condition=mix)
+    assert audio.shape == (2 * SR,)
+    conditions = np.concatenate([c for c, _ in sampler.calls])
+    assert conditions.shape == (info["clips"], 3)
+    np.testing.assert_array_equal(conditions, np.repeat(mix[None], info["clips"], 0))
+    by_path, _ = longform.long_form(NoiseSampler(), 2.0, [(0.0, 2)], seed=2)
+    by_mix, _ = longform.long_form(NoiseSampler(), 2.0, None, seed=2,
+                                   condition=np.eye(3, dtype=np.float32)[2])
+    np.testing.assert_array_equal(by_path, by_mix)
+    with pytest.raises(ValueError, match="expected one mix of"):
+        longform.long_form(NoiseSampler(), 2.0, None, condition=[1.0, 0.0])
