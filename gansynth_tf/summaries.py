@@ -288,6 +288,59 @@ def spectrogram_figure(features, representation, genre, step, total_clips=None, 
     return np.asarray(canvas.buffer_rgba(), np.uint8)[None].copy()
 
 
+def audio_spectrogram_figure(audio, sample_rate, title, dpi=DPI, figsize=FIGURE_SIZE):
+    """A labelled log-power spectrogram of a waveform, in the style of spectrogram_figure.
+
+    For audio from anywhere (a SavedModel's output, a WAV), where spectrogram_figure needs a
+    run's features: generate.log_spectrogram's ~32 ms frames, time (s) across, frequency
+    (Hz) up, a dB colour bar spanning FREE_RANGE_DB below the loudest cell.
+
+    Args:
+      audio: float [samples]; sample_rate: Hz; title: the figure's title.
+    Returns:
+      a matplotlib Figure with its own Agg canvas (`fig.savefig(path)` writes a PNG).
+    """
+    # pylint: disable=import-outside-toplevel
+    from librosa import display
+    from matplotlib import ticker
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    # pylint: enable=import-outside-toplevel
+
+    audio = np.asarray(audio, np.float32)
+    if audio.ndim != 1 or audio.size == 0:
+        raise ValueError(f"audio must be one non-empty channel [samples], got {audio.shape}")
+    spec = generate_lib.log_spectrogram(audio, sample_rate)  # [frames, bins] dB
+    nfft = 2 * (spec.shape[1] - 1)
+    hop = nfft // 4
+    seconds = len(audio) / sample_rate
+    # Frame i covers samples [i * hop, i * hop + nfft). Frames that run past the end are
+    # left out: the STFT pads them with zeros, and the cut shows as a broadband stripe.
+    starts = np.arange(spec.shape[0]) * hop
+    centres = (starts + nfft / 2.0) / sample_rate
+    keep = max(1, int(np.sum(starts + nfft <= len(audio))))
+    spec, centres = spec[:keep], centres[:keep]
+    nyquist = sample_rate / 2.0
+    t_edges = _edges(centres, 0.0, max(seconds, centres[-1]))
+    f_edges = _edges(np.arange(spec.shape[1]) * sample_rate / nfft, 0.0, nyquist)
+    high = float(np.max(spec))
+
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    mesh = display.specshow(spec.T, x_coords=t_edges, y_coords=f_edges, x_axis="s",
+                            y_axis="linear", sr=sample_rate, cmap="magma",
+                            vmin=high - FREE_RANGE_DB, vmax=high, ax=ax)
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(_hz_label))
+    ax.set_ylim(0.0, nyquist)
+    ax.set_xlim(t_edges[0], t_edges[-1])
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("frequency (Hz)")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(mesh, ax=ax, pad=0.01).set_label("power (dB)")
+    return fig
+
+
 # ----------------------------------------------------------------------------- writing
 
 

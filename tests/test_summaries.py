@@ -226,3 +226,19 @@ def test_writer_needs_one_name_per_genre(tmp_path):
     with pytest.raises(ValueError, match="2 genres, but 3"):
         summaries.write_genre_summaries(writer, 0, rep, ["a", "b", "c"],
                                         np.zeros([2, 1, 32, 128, 2], np.float32))
+
+
+def test_audio_spectrogram_figure_labels_its_axes_and_draws_a_tone_at_its_frequency(tmp_path):
+    sr = 8000
+    tone = np.sin(2 * np.pi * 1000.0 * np.arange(sr) / sr)
+    fig = summaries.audio_spectrogram_figure(tone, sr, "a 1 kHz tone")
+    ax, bar = fig.axes
+    assert ax.get_xlabel() == "time (s)" and ax.get_ylabel() == "frequency (Hz)"
+    assert bar.get_ylabel() == "power (dB)" and ax.get_title() == "a 1 kHz tone"
+    assert ax.get_xlim() == pytest.approx((0.0, 1.0)) and ax.get_ylim() == (0.0, sr / 2)
+    cells = np.asarray(ax.collections[0].get_array()).reshape(129, -1)   # [bins, frames]
+    assert int(np.argmax(cells.mean(axis=1))) == 32                      # 1000 Hz / (8000 / 256)
+    fig.savefig(tmp_path / "tone.png")
+    assert (tmp_path / "tone.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match="one non-empty channel"):
+        summaries.audio_spectrogram_figure(np.zeros([2, 10]), sr, "stereo")
