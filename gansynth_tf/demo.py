@@ -190,11 +190,13 @@ def build_app(sampler, source, output_dir=None, max_seconds=MAX_SECONDS):
                 status = gr.Markdown("Press **Generate**.", elem_id="status")
                 # The browser's own player: an <audio> whose src is the WAV itself.
                 player = gr.Audio(label="Piece", type="filepath", format="wav",
-                                  interactive=False, elem_id="audio",
+                                  interactive=False, elem_id="audio", buttons=["download"],
                                   waveform_options=gr.WaveformOptions(
                                       show_recording_waveform=False))
-                spectrogram = gr.Image(label="Spectrogram", type="filepath",
-                                       interactive=False, elem_id="spectrogram")
+                # The figure has its own title: a floating label would cover it.
+                spectrogram = gr.Image(label="Spectrogram", show_label=False, type="filepath",
+                                       interactive=False, elem_id="spectrogram",
+                                       buttons=["download", "fullscreen"])
                 download = gr.File(label="WAV file", interactive=False, elem_id="download")
         button.click(on_generate, [genre, genre2, blend, seed, truncation, seconds],
                      [player, spectrogram, download, status])
@@ -249,9 +251,10 @@ def load(fv):
     try:
         sampler = generate.load_sampler(train_dir=fv.train_dir, export_dir=fv.export_dir,
                                         model=fv.model)
-    except FileNotFoundError as e:
+    except (ValueError, FileNotFoundError) as e:
+        # A run's own messages (no genres.json, no checkpoint) name files, not the flag.
         if fv.train_dir and "--train_dir" not in str(e):
-            raise FileNotFoundError(f"--train_dir={fv.train_dir}: {e}") from None
+            raise type(e)(f"--train_dir={fv.train_dir}: {e}") from None
         raise
     return sampler, fv.train_dir or fv.export_dir or f"model:{fv.model}"
 
