@@ -108,7 +108,7 @@ class DemoServer:
 
 @contextlib.contextmanager
 def chromium_driver(browser, width=1280, height=1000):
-    """A headless Chromium WebDriver with a width x height window; quits on leaving."""
+    """A headless Chromium WebDriver showing pages width x height; quits on leaving."""
     # pylint: disable=import-outside-toplevel
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -124,6 +124,9 @@ def chromium_driver(browser, width=1280, height=1000):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(chromedriver), options=options)
     try:
+        # --window-size counts the window's frame: this makes the page itself that size.
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
         driver.set_page_load_timeout(TIMEOUT_SECONDS)
         driver.set_script_timeout(TIMEOUT_SECONDS)
         yield driver
