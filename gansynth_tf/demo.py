@@ -204,10 +204,12 @@ def build_app(sampler, source, output_dir=None, max_seconds=MAX_SECONDS):
 
 
 def launch_kwargs(host, port, output_dir):
-    """gradio's launch() settings: no share link, no server-side rendering, nothing loaded
-    from outside (system fonts), and the render folder served."""
+    """gradio's launch() settings: no share link (it would tunnel out), no server-side
+    rendering (it needs Node), and the render folder served."""
     import gradio as gr  # pylint: disable=import-outside-toplevel
 
+    # The Soft theme in the system's sans-serif: its own Montserrat draws "jazz" with
+    # barred z's, hard to read at the controls' size.
     theme = gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"],
                            font_mono=["ui-monospace", "monospace"])
     return {"server_name": host, "server_port": port, "share": False, "ssr_mode": False,
