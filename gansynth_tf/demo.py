@@ -162,7 +162,8 @@ def build_app(sampler, source, output_dir=None, max_seconds=MAX_SECONDS):
                   f"({len(audio)} samples), made in {time.perf_counter() - start:.1f} s.")
         return wav, png, wav, status
 
-    with gr.Blocks(title="GANSynth genre demo") as app:
+    # delete_cache: Gradio's copies of the served files older than an hour go, hourly.
+    with gr.Blocks(title="GANSynth genre demo", delete_cache=(3600, 3600)) as app:
         gr.Markdown("# GANSynth: music by genre\n"
                     "Pick a genre, or blend two, and a seed; **Generate** makes a piece of "
                     "the length you ask for. The same settings always give the same piece.")

@@ -48,8 +48,8 @@ def free_port(host="127.0.0.1"):
 class DemoServer:
     """`python -m gansynth_tf.demo ARGS --port=<free>` in a subprocess, for a `with` block.
 
-    Its output goes to a file: `log()` reads it (for a failure's message); the process is
-    ended on leaving the block, whatever happened in it.
+    Its output goes to a file: `log()` reads it (for a failure's message) while the block
+    runs; the process is ended and the file removed on leaving it, whatever happened.
     """
 
     def __init__(self, args, host="127.0.0.1", timeout=TIMEOUT_SECONDS):
@@ -103,6 +103,8 @@ class DemoServer:
                 self.process.kill()
                 self.process.wait()
         self._log.close()
+        with contextlib.suppress(OSError):
+            os.remove(self._log.name)
         return False
 
 
