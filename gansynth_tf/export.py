@@ -34,6 +34,7 @@ Clips are at the model's `sample_rate`, `audio_length` samples long.
 
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -99,6 +100,16 @@ class ExportedGenerator(tf.Module):
         self.phase = tf.Variable(phase, dtype=tf.string, trainable=False, name="phase")
         self.images_seen = tf.Variable(int(trained.images_seen.numpy()), dtype=tf.int64,
                                        trainable=False, name="images_seen")
+        # What each traced function captures first, under its name (see _capture).
+        generator_names = _capture_names([v.path for v in trained.generator.variables])
+        metadata_names = ("genres", "sample_rate", "audio_length", "latent_dim", "num_genres",
+                          "phase", "images_seen")
+
+        def capture_generator():
+            _capture(zip(generator_names, self.generator_variables))
+
+        def capture_metadata():
+            _capture((name, getattr(self, name)) for name in metadata_names)
 
         latent = trained.latent_dim
         num_genres = len(self._genre_list)
@@ -107,6 +118,7 @@ class ExportedGenerator(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name="genre"),
                                       tf.TensorSpec([None, latent], tf.float32, name="z")])
         def generate(genre, z):
+            capture_generator()
             tf.debugging.assert_equal(tf.shape(genre)[0], tf.shape(z)[0],
                                       message="genre and z must have the same batch size")
             in_range = tf.reduce_all((genre >= 0) & (genre < num_genres))
@@ -117,6 +129,7 @@ class ExportedGenerator(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="genre"),
                                       tf.TensorSpec([], tf.int64, name="seed")])
         def generate_by_name(genre, seed):
+            capture_generator()
             matches = tf.equal(genre[:, None], tf.constant(self._genre_list)[None, :])
             found = tf.reduce_any(matches, axis=1)
             tf.debugging.Assert(tf.reduce_all(found), [
@@ -132,6 +145,7 @@ class ExportedGenerator(tf.Module):
             tf.TensorSpec([None, num_genres], tf.float32, name="condition"),
             tf.TensorSpec([None, latent], tf.float32, name="z")])
         def generate_conditioned(condition, z):
+            capture_generator()
             tf.debugging.assert_equal(tf.shape(condition)[0], tf.shape(z)[0],
                                       message="condition and z must have the same batch size")
             return self._outputs(self._audio(condition, z))
@@ -140,6 +154,7 @@ class ExportedGenerator(tf.Module):
                                       tf.TensorSpec([], tf.int64, name="seed"),
                                       tf.TensorSpec([], tf.float32, name="seconds")])
         def generate_long(genre_path, seed, seconds):
+            capture_generator()
             raw = longform.long_form_tf(
                 self._audio, genre_path, seed, seconds, self._genre_list, rep.sample_rate,
                 rep.audio_length, latent, wander=longform.DEFAULT_WANDER,
@@ -149,10 +164,12 @@ class ExportedGenerator(tf.Module):
 
         @tf.function(input_signature=[])
         def genres():
+            _capture([("genres", self.genres)])
             return {"genres": tf.identity(self.genres)}
 
         @tf.function(input_signature=[])
         def metadata():
+            capture_metadata()
             return {"genres": tf.identity(self.genres),
                     "sample_rate": tf.identity(self.sample_rate),
                     "audio_length": tf.identity(self.audio_length),
@@ -190,6 +207,36 @@ class ExportedGenerator(tf.Module):
                 "num_genres": len(self._genre_list),
                 "phase": self._phase_name,
                 "images_seen": int(self.images_seen.numpy())}
+
+
+def _capture_names(paths):
+    """Function-argument names TensorFlow keeps ([a-z0-9_], unique) for variable paths."""
+    names = []
+    for path in paths:
+        name = re.sub(r"[^a-z0-9_]", "_", path.lower())
+        if not name[:1].isalpha():
+            name = f"v_{name}"
+        unique, i = name, 1
+        while unique in names:
+            unique, i = f"{name}_{i}", i + 1
+        names.append(unique)
+    return names
+
+
+def _capture(named_variables):
+    """Captures variables into the function being traced, at its top level, by name.
+
+    A variable first read deep in the body is captured there, by a placeholder named after
+    the op that reads it ("generator_1/fade_in_1/Cast/ReadVariableOp/resource", or
+    "map/while/input_7" inside tf.map_fn's loop). tf.saved_model.save must rename each such
+    input of a signature to a valid argument name, and logs that it did ("Function
+    `generate` contains input name(s) resource with unsupported characters which will be
+    renamed to ..."). Captured first under valid names, later reads reuse these captures and
+    nothing is renamed. Each function captures only the variables it reads.
+    """
+    graph = tf.compat.v1.get_default_graph()
+    for name, variable in named_variables:
+        graph.capture(variable.handle, name=name)
 
 
 def _check_replaceable(export_dir):
