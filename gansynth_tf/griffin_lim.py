@@ -10,6 +10,8 @@ import threading
 
 import tensorflow as tf
 
+from gansynth_tf import tflog
+
 _TINY = 1e-12
 
 
@@ -139,7 +141,11 @@ def griffin_lim(magnitudes, frame_length, frame_step, fft_length=None, iteration
     else:
         phase = tf.convert_to_tensor(initial_phase, tf.float32)
         cos0, sin0 = tf.cos(phase), tf.sin(phase)
-    loop = _griffin_lim_loop if getattr(_plain, "active", False) else _griffin_lim_xla
+    if getattr(_plain, "active", False):
+        loop = _griffin_lim_loop
+    else:
+        tflog.start_xla_quietly()  # XLA's once-a-process start-up lines, off the console
+        loop = _griffin_lim_xla
     return loop(magnitudes, cos0, sin0, int(frame_length), int(frame_step), int(fft_length),
                 int(iterations), float(momentum), float(floor))
 

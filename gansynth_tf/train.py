@@ -28,6 +28,7 @@ from gansynth_tf import (
     rundir,
     runlock,
     summaries,
+    tflog,
 )
 from gansynth_tf import split as split_lib
 from gansynth_tf.representation import Representation
@@ -651,6 +652,8 @@ def _train_locked(train_dir):
                              FLAGS.seed, FLAGS.audio_summary_seconds)
         spe = FLAGS.steps_per_epoch
         progress = ProgressLog(schedule, config, FLAGS.batch_size, target, spe, FLAGS.verbose)
+        if FLAGS.jit_compile:
+            tflog.start_xla_quietly()  # XLA's once-a-process start-up lines, off the console
         # The dataset shuffles itself; fit's default shuffle=True only draws a warning.
         # Keras' own bar counts this call's epochs, not the run: ProgressLog reports instead.
         gan.fit(data, epochs=math.ceil(target / spe), initial_epoch=step // spe,
