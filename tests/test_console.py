@@ -1,18 +1,32 @@
-"""What a person sees on the console: no CUDA/cuDNN noise from TensorFlow on a CPU machine."""
+"""What a person sees on the console: no CUDA/cuDNN noise from TensorFlow on a CPU machine,
+no XLA start-up lines, no SavedModel renaming notices."""
+import logging
 import os
+import re
 import subprocess
 import sys
 
 import pytest
+import tensorflow as tf
+from absl import logging as absl_logging
+
+import helpers_rundir
+from gansynth_tf import export
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOISE = ("Unable to register", "cuda", "TensorRT", "oneDNN")
+# TensorFlow's and XLA's C++ log lines (absl's "I0000 00:00:..." before InitializeLog), and
+# tf.saved_model.save's renaming notice.
+NOISE_RE = re.compile(r"Unable to register|cuda|TensorRT|oneDNN|absl::InitializeLog|^I0000|"
+                      r"^W0000|XLA service|Compiled cluster|unsupported characters",
+                      re.IGNORECASE | re.MULTILINE)
 
 
-def _run_without_log_level(*args):
+def _run_without_log_level(*args, **env_vars):
     """Runs a command as a user would: TF_CPP_MIN_LOG_LEVEL unset (conftest sets it)."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("TF_CPP_MIN_LOG_LEVEL", "PYTHONPATH")}
+    env.update(env_vars)
     return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=240)
 
@@ -35,3 +49,67 @@ def test_a_log_level_the_user_set_is_kept():
         "-c", "import os; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '1'; import gansynth_tf; "
         "print(os.environ['TF_CPP_MIN_LOG_LEVEL'])")
     assert result.stdout.strip() == "1"
+
+
+def test_list_genres_of_the_shipped_model_prints_no_tensorflow_line():
+    result = _run_without_log_level("-m", "gansynth_tf.generate", "--model=quickstart",
+                                    "--list_genres")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not NOISE_RE.findall(result.stdout + result.stderr), result.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    return helpers_rundir.make_train_dir(str(tmp_path_factory.mktemp("console") / "run"),
+                                         ["jazz", "rock"])
+
+
+def _generate_with_griffin_lim(train_dir, output_dir, **env_vars):
+    return _run_without_log_level(
+        "-m", "gansynth_tf.generate", f"--train_dir={train_dir}", "--phase=griffin_lim",
+        "--num_samples=1", f"--output_dir={output_dir}", **env_vars)
+
+
+def test_the_first_xla_compilation_prints_no_absl_start_up_lines(tiny_run, tmp_path):
+    # --phase=griffin_lim runs Griffin-Lim's XLA loop: XLA's absl log, which
+    # TF_CPP_MIN_LOG_LEVEL does not reach, announces its start (gansynth_tf/tflog.py).
+    result = _generate_with_griffin_lim(tiny_run, tmp_path / "out")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "wrote 2 WAV files" in result.stdout
+    assert not NOISE_RE.findall(result.stdout + result.stderr), result.stderr
+
+
+def test_tf_cpp_min_log_level_0_shows_tensorflows_log_again(tiny_run, tmp_path):
+    result = _generate_with_griffin_lim(tiny_run, tmp_path / "out", TF_CPP_MIN_LOG_LEVEL="0")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "XLA service" in result.stderr and "Compiled cluster" in result.stderr
+
+
+def _renaming_notices(caplog):
+    return [r.getMessage() for r in caplog.records if "unsupported characters" in r.getMessage()]
+
+
+@pytest.fixture
+def absl_info(caplog):
+    """caplog with absl's INFO records (the renaming notice is one). absl's verbosity, not
+    the logger's level: tf.saved_model.save resets the logger to the verbosity mid-save."""
+    previous = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.INFO)
+    caplog.set_level(logging.INFO)
+    yield caplog
+    absl_logging.set_verbosity(previous)
+
+
+def test_a_variable_read_inside_a_name_scope_draws_the_renaming_notice(tmp_path, absl_info):
+    """Shows that absl_info sees the notice, so that the next test's silence means something."""
+    module = tf.Module()
+    module.v = tf.Variable(1.0)
+    module.f = tf.function(lambda: {"y": module.v * 2.0}, input_signature=[])
+    tf.saved_model.save(module, str(tmp_path / "m"), signatures={"f": module.f})
+    assert _renaming_notices(absl_info)
+
+
+def test_export_has_no_signature_input_to_rename(tiny_run, tmp_path, absl_info):
+    export.export_saved_model(tiny_run, str(tmp_path / "export"))
+    assert any("fingerprint" in r.getMessage() for r in absl_info.records)  # INFO is seen
+    assert not _renaming_notices(absl_info)
