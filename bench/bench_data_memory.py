@@ -16,7 +16,7 @@ Cases:
 
 The disk and no-cache pipelines are what a corpus larger than memory uses: their peak should
 not grow with the corpus (the shuffle buffer of decoded tracks is bounded in bytes,
-datasets.TRACK_SHUFFLE_MB), while the memory cache grows by ~230 MB per hour of audio.
+datasets.config.TRACK_SHUFFLE_MB), while the memory cache grows by ~230 MB per hour of audio.
 
     python bench/bench_data_memory.py --data_dir=runs/real_corpus/genres \
         --output_json=bench/results/data_memory.json

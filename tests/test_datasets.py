@@ -10,6 +10,7 @@ import tensorflow as tf
 from absl import flags
 
 from gansynth_tf import audio_io, datasets, spectral, synthetic
+from gansynth_tf.datasets import sources as datasets_sources
 
 SR = 16000
 L = 8000          # 0.5 s clips keep the tests fast
@@ -356,12 +357,13 @@ def test_genre_map_roundtrip_and_flags(tmp_path):
 def test_cut_windows_are_the_slices_at_their_offsets():
     wave = np.random.default_rng(0).normal(size=1000).astype(np.float32)
     offsets = np.array([0, 17, 900, 433], np.int32)
-    out = datasets._cut_windows(tf.constant(wave), 100, 4, tf.constant(offsets)).numpy()
+    out = datasets_sources._cut_windows(tf.constant(wave), 100, 4, tf.constant(offsets)).numpy()
     assert out.shape == (4, 100)
     for row, o in zip(out, offsets):
         np.testing.assert_array_equal(row, wave[o:o + 100])
     # A wave no longer than a window: k centre-padded copies (crop_or_pad).
-    short = datasets._cut_windows(tf.constant(wave[:60]), 100, 2, tf.constant([0, 0])).numpy()
+    short = datasets_sources._cut_windows(tf.constant(wave[:60]), 100, 2,
+                                          tf.constant([0, 0])).numpy()
     np.testing.assert_array_equal(short[0], short[1])
     np.testing.assert_array_equal(short[0, 20:80], wave[:60])
     assert not short[0, :20].any() and not short[0, 80:].any()
@@ -393,7 +395,7 @@ def test_an_audio_length_longer_than_most_files_is_warned_about(tmp_path, monkey
             soundfile.write(str(tmp_path / genre / f"{i}.wav"),
                             _tone(0.25 + 0.1 * i, SR, 440), SR)
     warnings = []
-    monkeypatch.setattr(datasets.logging, "warning",
+    monkeypatch.setattr(datasets_sources.logging, "warning",
                         lambda fmt, *args: warnings.append(fmt % args))
     datasets.build_source(_cfg(tmp_path, audio_backend="soundfile", holdout_fraction=0))
     (line,) = [w for w in warnings if "shorter than one clip" in w]
