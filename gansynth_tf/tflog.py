@@ -72,3 +72,37 @@ def start_xla_quietly():
             with tf.init_scope(), _stderr_to_devnull():
                 tf.function(lambda x: x + 1.0, jit_compile=True)(tf.zeros([1]))
         _started = True
+
+
+class _DropLibraryInfo:
+    """A logging filter: INFO and below from TensorFlow's own Python modules are dropped
+    (the checkpoint saver's "Sharding callback duration", "Assets written to ...")."""
+
+    def filter(self, record):
+        import logging  # pylint: disable=import-outside-toplevel
+
+        path = record.pathname.replace(os.sep, "/")
+        return record.levelno >= logging.WARNING or not (
+            "/tensorflow/" in path or "/tf_keras/" in path or record.name == "tensorflow")
+
+
+def quiet_tensorflow_info():
+    """Keeps TensorFlow's Python INFO records off a command's INFO log (its own stay).
+
+    TensorFlow logs through the same absl logger as the commands, so a command at INFO
+    verbosity would print every checkpoint's "Sharding callback duration" line. Nothing is
+    filtered when the user asks TensorFlow for its INFO log (TF_CPP_MIN_LOG_LEVEL=0).
+    """
+    if tf_info_wanted():
+        return
+    import logging  # pylint: disable=import-outside-toplevel
+
+    from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
+
+    drop = _DropLibraryInfo()
+    for logger in (absl_logging.get_absl_logger(), logging.getLogger("tensorflow")):
+        if not any(isinstance(f, _DropLibraryInfo) for f in logger.filters):
+            logger.addFilter(drop)
+    handler = absl_logging.get_absl_handler()
+    if not any(isinstance(f, _DropLibraryInfo) for f in handler.filters):
+        handler.addFilter(drop)

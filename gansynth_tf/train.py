@@ -724,6 +724,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}; flags take the form "
                              f"--name=value")
+    tflog.quiet_tensorflow_info()
     try:
         train()
     except (UsageError, cli.PathError, runlock.RunLockedError, datasets.DataError,

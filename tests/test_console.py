@@ -113,3 +113,36 @@ def test_export_has_no_signature_input_to_rename(tiny_run, tmp_path, absl_info):
     export.export_saved_model(tiny_run, str(tmp_path / "export"))
     assert any("fingerprint" in r.getMessage() for r in absl_info.records)  # INFO is seen
     assert not _renaming_notices(absl_info)
+
+
+def test_tensorflow_info_records_are_dropped_and_the_commands_own_kept(monkeypatch):
+    import logging
+
+    from gansynth_tf import tflog
+
+    def record(path, level, name="absl"):
+        return logging.LogRecord(name, level, path, 1, "message", None, None)
+
+    drop = tflog._DropLibraryInfo()
+    saver = "/venv/lib/python3.11/site-packages/tensorflow/python/checkpoint/functional_saver.py"
+    assert not drop.filter(record(saver, logging.INFO))
+    assert not drop.filter(record("/x/builder_impl.py", logging.INFO, name="tensorflow"))
+    assert drop.filter(record(saver, logging.WARNING))          # warnings stay
+    assert drop.filter(record("/repo/gansynth_tf/train.py", logging.INFO))
+    # Asking TensorFlow for its INFO log turns the filter off.
+    from absl import logging as absl_logging
+    handler = absl_logging.get_absl_handler()
+    before = list(handler.filters)
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    tflog.quiet_tensorflow_info()
+    assert handler.filters == before
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    tflog.quiet_tensorflow_info()
+    tflog.quiet_tensorflow_info()  # idempotent
+    added = [f for f in handler.filters if isinstance(f, tflog._DropLibraryInfo)]
+    assert len(added) == 1
+    for f in added:
+        handler.removeFilter(f)
+    for logger in (absl_logging.get_absl_logger(), logging.getLogger("tensorflow")):
+        for f in [f for f in logger.filters if isinstance(f, tflog._DropLibraryInfo)]:
+            logger.removeFilter(f)
