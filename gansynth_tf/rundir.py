@@ -28,6 +28,7 @@ from gansynth_tf.representation import Representation
 
 GENRES = datasets.GENRE_MAP_FILE
 NETWORK = "network.json"
+PRESET_KEY = "preset"  # in network.json beside the NetworkConfig fields
 SCHEDULE = "schedule.json"
 LOSS = "loss.json"
 DATA = "data.json"
@@ -56,12 +57,23 @@ def load_genres(train_dir):
     return datasets.load_genre_map(train_dir)
 
 
-def save_network_config(train_dir, config):
-    _write_json(os.path.join(train_dir, NETWORK), config.to_dict())
+def save_network_config(train_dir, config, preset=None):
+    """network.json: the NetworkConfig, and the --model preset it came from (if any)."""
+    values = config.to_dict()
+    if preset is not None:
+        values[PRESET_KEY] = preset
+    _write_json(os.path.join(train_dir, NETWORK), values)
 
 
 def load_network_config(train_dir):
-    return networks.NetworkConfig.from_dict(_read_json(train_dir, NETWORK))
+    values = _read_json(train_dir, NETWORK)
+    values.pop(PRESET_KEY, None)
+    return networks.NetworkConfig.from_dict(values)
+
+
+def load_network_preset(train_dir):
+    """The --model preset the run's network came from, or None (custom, or an older run)."""
+    return _read_json(train_dir, NETWORK).get(PRESET_KEY)
 
 
 def save_schedule(train_dir, schedule):

@@ -455,18 +455,6 @@ def _flag_text(value):
     return str(value)
 
 
-def _saved_flag(train_dir, name):
-    """The value of --name in the run's flags.txt, or None."""
-    path = os.path.join(train_dir, "flags.txt")
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        for line in f:
-            if line.startswith(f"--{name}="):
-                return line.strip().split("=", 1)[1]
-    return None
-
-
 def resume_differences(train_dir):
     """[(flag, saved value, value now)] for every setting of the flags that differs from
     what the run in train_dir saved: those that shape the data (representation, the
@@ -475,7 +463,7 @@ def resume_differences(train_dir):
     saved_net = rundir.load_network_config(train_dir)
     new_net = network_config_from_flags(saved_net.num_genres)  # genres are checked apart
     saved_schedule = rundir.load_schedule(train_dir)
-    saved_model = _saved_flag(train_dir, "model")
+    saved_model = rundir.load_network_preset(train_dir)
     pairs = [
         ("sample_rate", saved_rep.sample_rate, new_rep.sample_rate),
         ("audio_length", saved_rep.audio_length, new_rep.audio_length),
@@ -548,7 +536,7 @@ def _prepare_run(source):
                                                FLAGS.transition_images)
     representation.save(train_dir)
     rundir.save_genres(train_dir, source.genres)
-    rundir.save_network_config(train_dir, config)
+    rundir.save_network_config(train_dir, config, preset=FLAGS.model)
     rundir.save_schedule(train_dir, schedule)
     rundir.save_loss_config(train_dir, loss_config_from_flags())
     return representation, config, schedule

@@ -200,6 +200,8 @@ def test_resuming_with_a_changed_setting_stops_naming_it(tmp_path):
     assert (data_config.dataset, data_config.synthetic_clips_per_genre,
             data_config.sample_rate, data_config.audio_length) == ("synthetic", 4, 8000, 512)
     # The case: the quickstart rerun at 16 kHz resumed on 8 kHz features.
+    # The network's preset is saved beside its config, not read back from flags.txt.
+    assert rundir.load_network_preset(train_dir) == "custom"
     for flag, saved, new in (("sample_rate", "8000", "16000"),
                              ("mode_seeking_weight", "1.0", "0.5")):
         result = run_training([*args, f"--{flag}={new}"], timeout=120)
