@@ -19,8 +19,6 @@ from gansynth_tf.datasets.config import (
     DataError,
 )
 
-PCM_FULL_SCALE = 32767.0
-
 # ----------------------------------------------------------------------------- windows
 
 
@@ -229,7 +227,7 @@ class FileSource(Source):
                 "%.2f s at %d Hz; the longest file has %d samples, %.2f s): their clips are "
                 "padded with silence. Give a shorter --audio_length or longer files.",
                 name, short, len(resampled), length, length / sr, sr, longest, longest / sr)
-        self.decoded_bytes = 4 * int(sum(resampled))  # float32, as the pipeline holds it
+        self.decoded_bytes = 4 * int(sum(resampled))
         class_counts = {g: int(usable[g]) for g in genres}
         clip_counts = {g: 0 for g in genres}
         for (_, g), k in zip(files, clips):
@@ -263,11 +261,9 @@ class FileSource(Source):
                 f"--holdout_fraction={self.track_split.fraction:g})")
 
     def _cache_mode(self):
-        # The cache holds 16-bit tracks: half the float32 bytes; "pcm16" keeps disk caches
-        # of the older float32 layout from being read as this one.
         return cache_location(self.cfg, self.name,
-                              self.paths + [str(self.cfg.sample_rate), self.backend, "pcm16"],
-                              self.decoded_bytes // 2)
+                              self.paths + [str(self.cfg.sample_rate), self.backend],
+                              self.decoded_bytes)
 
     def _audible(self, wave, label):
         """False for a window quieter than cfg.min_clip_dbfs (RMS, dB re full scale)."""
@@ -296,9 +292,8 @@ class FileSource(Source):
         if self.cache_mode is None:
             return self._decode(self._files(), True)
         if self._decoded is None:
-            # One cache shared by training and evaluation pipelines, of 16-bit tracks.
-            self._decoded = (self._decode(self._files(), True).map(_to_cached_pcm)
-                             .cache(self.cache_mode).map(_from_cached_pcm))
+            # One cache shared by training and evaluation pipelines.
+            self._decoded = self._decode(self._files(), True).cache(self.cache_mode)
         return self._decoded
 
     def waves_dataset(self, training):
@@ -346,18 +341,6 @@ class FileSource(Source):
         ds = ds.unbatch().filter(self._audible)
         return ds.shuffle(cfg.shuffle_buffer, seed=self._seed(4),
                           reshuffle_each_iteration=True)
-
-
-def _to_cached_pcm(wave, label):
-    """A track as 16-bit PCM scaled to its own peak, plus that peak: half the bytes of
-    float32 in a cache, within 1/32767 of the peak (no clipping of resampler overshoot)."""
-    peak = tf.maximum(tf.reduce_max(tf.abs(wave)), 1e-9)
-    pcm = tf.cast(tf.round(wave / peak * PCM_FULL_SCALE), tf.int16)
-    return pcm, peak, label
-
-
-def _from_cached_pcm(pcm, peak, label):
-    return tf.cast(pcm, tf.float32) * (peak / PCM_FULL_SCALE), label
 
 
 def _probe_all(paths, threads):
