@@ -289,11 +289,14 @@ def resample_tf(wave, rate_in, rate_out):
         return wave
     w, left = _polyphase_matrix(rate_in, rate_out)
     frame_len = w.shape[0]
-    chunk = max(1, RESAMPLE_CHUNK_FLOATS // frame_len)      # blocks per chunk
+    max_chunk = max(1, RESAMPLE_CHUNK_FLOATS // frame_len)  # blocks per chunk, at most
     n = tf.shape(wave)[0]
     n_out = (n * up + down - 1) // down
     blocks = (n_out + up - 1) // up
-    chunks = (blocks + chunk - 1) // chunk
+    chunks = (blocks + max_chunk - 1) // max_chunk
+    # Equal chunks just large enough for the track: a fixed max_chunk padded a 30 s track
+    # at 22.05 kHz to 3.8M samples (5.8x the work).
+    chunk = (blocks + chunks - 1) // chunks
     needed = (chunks * chunk - 1) * down + frame_len
     padded = tf.pad(wave, [[left, tf.maximum(0, needed - left - n)]])
     weights = tf.constant(w)
@@ -304,7 +307,7 @@ def resample_tf(wave, rate_in, rate_out):
         return tf.matmul(tf.signal.frame(piece, frame_len, down), weights)   # [chunk, up]
 
     out = tf.map_fn(one_chunk, tf.range(chunks), parallel_iterations=1,
-                    fn_output_signature=tf.TensorSpec([chunk, up], tf.float32))
+                    fn_output_signature=tf.TensorSpec([None, up], tf.float32))
     return tf.reshape(out, [-1])[:n_out]
 
 

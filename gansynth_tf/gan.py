@@ -128,7 +128,7 @@ class GANSynthGAN(keras.Model):
         )  # fmt: skip
         self.trackers = {name: keras.metrics.Mean(name=name) for name in _TRACKED}
         # Set again by compile.
-        self.loss_config, self.consistency_fn = LossConfig(), None
+        self.loss_config, self.consistency_fn, self.preprocess_fn = LossConfig(), None, None
         self.ema_decay, self.ema_rampup = 0.999, 0.05
         self.set_stage(generator.stage, float(generator.alpha.numpy()))
         self.built = True
@@ -143,6 +143,7 @@ class GANSynthGAN(keras.Model):
         consistency_fn=None,
         ema_decay=0.999,
         ema_rampup=0.05,
+        preprocess_fn=None,
         **kwargs,
     ):
         """Set the optimizers, the objective and the generator's moving average.
@@ -159,6 +160,10 @@ class GANSynthGAN(keras.Model):
           ema_decay, ema_rampup: the EMA's half-life in images is that of ``ema_decay`` per
             step, but at most ``ema_rampup`` times the images seen so far (StyleGAN2's
             ramp-up; ``None`` or 0 = plain ``ema_decay``).
+          preprocess_fn: maps the batches' first element to the real features inside the
+            train step, on the device (waves to features:
+            ``functools.partial(datasets.batch_features, representation.waves_to_features)``);
+            None = the batches hold the features already.
           **kwargs: the rest (``run_eagerly``, ``jit_compile``, ...) go to ``Model.compile``.
         """
         if loss is None:
@@ -199,6 +204,7 @@ class GANSynthGAN(keras.Model):
                 self.g_optimizer.build(self.generator.trainable_variables)
         self.loss_config = loss
         self.consistency_fn = consistency_fn
+        self.preprocess_fn = preprocess_fn
         self.ema_decay = float(ema_decay)
         self.ema_rampup = float(ema_rampup or 0.0)
 
@@ -406,6 +412,8 @@ class GANSynthGAN(keras.Model):
 
     def train_step(self, data):
         real, genre = data[0], data[1]
+        if self.preprocess_fn is not None:  # e.g. waves -> features on the device
+            real = self.preprocess_fn(real)
         if genre.shape.rank == 1 or genre.dtype.is_integer:
             genre = tf.one_hot(tf.reshape(tf.cast(genre, tf.int32), [-1]), self.num_genres)
         genre = tf.cast(genre, tf.float32)

@@ -7,6 +7,7 @@ step, images seen, stage and alpha. The run directory layout is described in run
 """
 
 import dataclasses
+import functools
 import math
 import os
 import shlex
@@ -157,10 +158,22 @@ flags.DEFINE_boolean("mixed_precision", False, "mixed_float16 with loss scaling 
 flags.DEFINE_enum("distribution", "none", ["none", "mirrored", "multiworker"], "tf.distribute "
                   "strategy: one device, MirroredStrategy over local GPUs, or "
                   "MultiWorkerMirroredStrategy over machines (TF_CONFIG).")
+flags.DEFINE_boolean("features_on_device", None, "Compute the spectral features (STFT, "
+                     "mel, IF, normalisation) inside the train step on the accelerator; the "
+                     "input pipeline then only decodes and cuts waves on the host. A "
+                     "placement choice: the features are the same, and a run may resume "
+                     "with either value. Default: on when TensorFlow sees a GPU.")
 
 
 class UsageError(ValueError):
     """A flag combination that cannot work; the message names the flag and the fix."""
+
+
+def resolve_features_on_device():
+    """--features_on_device, resolved: unset means on when TensorFlow sees a GPU."""
+    if FLAGS.features_on_device is not None:
+        return bool(FLAGS.features_on_device)
+    return bool(tf.config.list_physical_devices("GPU"))
 
 
 # ----------------------------------------------------------------------------- building
@@ -604,6 +617,11 @@ def _train_locked(train_dir):
     # should read where the data is now.
     rundir.save_data_config(train_dir, data_config)
 
+    on_device = resolve_features_on_device()
+    logging.info("Spectral features computed %s (--features_on_device=%s)",
+                 "in the train step, on the device" if on_device else
+                 "in the input pipeline, on the host", str(on_device).lower())
+    to_features = functools.partial(datasets.batch_features, representation.waves_to_features)
     with strategy.scope():
         gan = gan_lib.build_gan(config, seed=FLAGS.seed)
         d_opt, g_opt = gan_lib.make_optimizers(FLAGS.d_learning_rate, FLAGS.adam_beta1,
@@ -612,6 +630,7 @@ def _train_locked(train_dir):
         gan.compile(d_opt, g_opt, loss=loss_config_from_flags(),
                     consistency_fn=representation.resynthesized_log_magnitude,
                     ema_decay=FLAGS.ema_decay, ema_rampup=FLAGS.ema_rampup,
+                    preprocess_fn=to_features if on_device else None,
                     jit_compile=FLAGS.jit_compile)
     checkpoint = make_checkpoint(gan)
     manager = tf.train.CheckpointManager(checkpoint, rundir.checkpoint_dir(train_dir),
@@ -631,8 +650,8 @@ def _train_locked(train_dir):
                  stage_name(config, stage), alpha)
 
     if step < target:
-        data = datasets.make_train_dataset(source, FLAGS.batch_size,
-                                           representation.waves_to_features)
+        data = datasets.make_train_dataset(
+            source, FLAGS.batch_size, None if on_device else representation.waves_to_features)
         writer = tf.summary.create_file_writer(train_dir)
         run_cb = RunCallback(manager, writer, representation, source.genres, target,
                              FLAGS.summary_every_steps, FLAGS.audio_summary_every_steps,

@@ -54,10 +54,22 @@ def build_source(cfg, split="all", track_split=None):
                       root=os.path.dirname(os.path.abspath(csv_path)), **files)
 
 
+def batch_features(to_features, waves):
+    """Batched waves ``[batch, audio_length]`` -> float32 features ``[batch, T, F, C]``.
+
+    The one conversion of the training data, wherever it runs: in the tf.data map of
+    :func:`make_train_dataset` (on the host) or inside the train step (on the device,
+    ``--features_on_device``; see ``GANSynthGAN.compile(preprocess_fn=...)``).
+    """
+    return tf.cast(to_features(waves[:, :, None]), tf.float32)
+
+
 def make_train_dataset(source, batch_size, to_features, training=True, repeat=True):
     """Batched (features float32 [batch, T, F, 2], one_hot float32 [batch, num_genres]).
 
-    to_features maps waves [batch, audio_length, 1] to normalised spectrograms.
+    to_features maps waves [batch, audio_length, 1] to normalised spectrograms (applied
+    by :func:`batch_features`). None: the batches hold the waves, float32
+    [batch, audio_length], for a model that computes the features itself (on the device).
     Batches drop the remainder so shapes are static.
     """
     num_genres = source.num_genres
@@ -69,7 +81,8 @@ def make_train_dataset(source, batch_size, to_features, training=True, repeat=Tr
                   deterministic=keeps_order)
 
     def features(waves, labels):
-        x = tf.cast(to_features(waves[:, :, None]), tf.float32)
+        x = (tf.cast(waves, tf.float32) if to_features is None
+             else batch_features(to_features, waves))
         return x, tf.one_hot(labels, num_genres, dtype=tf.float32)
 
     ds = ds.map(features, num_parallel_calls=tf.data.AUTOTUNE, deterministic=keeps_order)
