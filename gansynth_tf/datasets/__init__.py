@@ -57,7 +57,8 @@ from gansynth_tf.datasets.pipeline import (  # noqa: F401
 from gansynth_tf.datasets.sources import FileSource, Source  # noqa: F401
 
 __all__ = ["DATASETS", "NSYNTH_LABELS", "DataConfig", "DataError", "Source", "FileSource",
-           "SyntheticSource", "NSynthSource", "build_source", "make_train_dataset", "batch_features",
+           "SyntheticSource", "NSynthSource", "build_source", "make_train_dataset",
+           "batch_features",
            "save_genre_map", "load_genre_map", "config_from_flags", "define_data_flags",
            "sample_waves", "fit_normalizer", "folder_entries", "manifest_entries",
            "fma_entries", "resolve_genre_root"]
