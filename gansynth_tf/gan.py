@@ -410,6 +410,15 @@ class GANSynthGAN(keras.Model):
         self._apply(self.g_optimizer, scaled, tape, self.generator)
         return {"g_loss": per_sample, **terms}
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Every layer is built in __init__ and the optimizers in compile, so Keras' pre-build
+        # from the first batch has nothing to do. Under MultiWorkerMirroredStrategy it fails
+        # (Keras 3.15 passes the whole distributed (x, y) batch to strategy.reduce, which
+        # takes one value) and it would cost a collective and a batch: skip it.
+        if all(layer.built for layer in self._flatten_layers()):
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def train_step(self, data):
         real, genre = data[0], data[1]
         if self.preprocess_fn is not None:  # e.g. waves -> features on the device
@@ -437,7 +446,20 @@ class GANSynthGAN(keras.Model):
         # Trackers take this replica's means; Keras aggregates them across replicas.
         for name, per_sample in terms.items():
             self.trackers[name].update_state(tf.reduce_mean(per_sample))
-        return {m.name: m.result() for m in self.metrics}
+        logs = {m.name: m.result() for m in self.metrics}
+        if _multi_worker(tf.distribute.get_strategy()):
+            # Keras (3.15) averages the logs of a multi-worker step with
+            # strategy.reduce(MEAN, value, axis=0), which fails on scalars: give it [1]s
+            # (the mean over the workers' rows is then a scalar again).
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
+
+
+def _multi_worker(strategy):
+    """Whether `strategy` is a MultiWorkerMirroredStrategy spanning several workers."""
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
+        strategy.extended._in_multi_worker_mode()  # pylint: disable=protected-access
+    )
 
 
 def build_gan(config, seed=0, **kwargs):

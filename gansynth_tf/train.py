@@ -8,10 +8,13 @@ step, images seen, stage and alpha. The run directory layout is described in run
 
 import dataclasses
 import functools
+import json
 import math
 import os
 import shlex
+import shutil
 import sys
+import tempfile
 import time
 
 import keras
@@ -261,6 +264,52 @@ def make_strategy():
     if FLAGS.distribution == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerRole:
+    """Which process of a multi-worker run this is (TF_CONFIG's task), and whether it is
+    the chief: the one process that writes the run (docs/distributed.md).
+
+    The chief is the task of type "chief" if the cluster has one, else worker 0; a run
+    without --distribution=multiworker (or without TF_CONFIG) is its own chief.
+    """
+
+    chief: bool = True
+    task_type: str = None
+    task_id: int = None
+
+    @classmethod
+    def from_flags(cls):
+        if FLAGS.distribution != "multiworker":
+            return cls()
+        try:
+            tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+        except ValueError as e:
+            raise UsageError(f"--distribution=multiworker: TF_CONFIG is not JSON ({e})") from None
+        cluster, task = tf_config.get("cluster") or {}, tf_config.get("task") or {}
+        if not task:
+            return cls()
+        task_type, task_id = task.get("type"), int(task.get("index", 0))
+        chief = task_type == "chief" or (task_type == "worker" and task_id == 0
+                                         and "chief" not in cluster)
+        return cls(chief, task_type, task_id)
+
+    @property
+    def name(self):
+        return "the only worker" if self.task_type is None else \
+            f"{self.task_type} {self.task_id}"
+
+
+def _multi_worker(strategy):
+    return strategy.extended._in_multi_worker_mode()  # pylint: disable=protected-access
+
+
+def _barrier(strategy):
+    """Returns once every worker of `strategy` has called it (a tiny all-reduce)."""
+    if _multi_worker(strategy):
+        one = strategy.run(tf.function(lambda: tf.constant(1.0)))
+        strategy.reduce(tf.distribute.ReduceOp.SUM, one, axis=None).numpy()
 
 
 # ----------------------------------------------------------------------------- callbacks
@@ -521,11 +570,18 @@ def check_resume_settings(train_dir):
             f"with another --train_dir")
 
 
-def _prepare_run(source):
-    """New run: fit the normaliser and write configs. Resume: read them back and check."""
+def _prepare_run(source, chief=True, strategy=None):
+    """New run: fit the normaliser and write configs. Resume: read them back and check.
+
+    In a multi-worker run only the chief fits and writes them; the other workers wait for
+    it (a barrier on `strategy`) and read the chief's files, so that every worker
+    normalises its share of the data alike.
+    """
     train_dir = FLAGS.train_dir
     resuming = rundir.latest_checkpoint(train_dir) is not None
-    if resuming:
+    if not chief or resuming:
+        if strategy is not None:
+            _barrier(strategy)
         saved = rundir.load_genres(train_dir)
         if list(saved) != list(source.genres):
             raise UsageError(
@@ -534,7 +590,8 @@ def _prepare_run(source):
         representation = Representation.load(train_dir)
         config = rundir.load_network_config(train_dir)
         schedule = rundir.load_schedule(train_dir)
-        logging.info("Resuming from %s", rundir.latest_checkpoint(train_dir))
+        if resuming:
+            logging.info("Resuming from %s", rundir.latest_checkpoint(train_dir))
         return representation, config, schedule
     representation = representation_from_flags()
     config = network_config_from_flags(source.num_genres)
@@ -552,6 +609,8 @@ def _prepare_run(source):
     rundir.save_network_config(train_dir, config, preset=FLAGS.model)
     rundir.save_schedule(train_dir, schedule)
     rundir.save_loss_config(train_dir, loss_config_from_flags())
+    if strategy is not None:
+        _barrier(strategy)
     return representation, config, schedule
 
 
@@ -568,9 +627,22 @@ def train():
     """Runs (or resumes) training as the flags say; returns the trained GAN.
 
     Holds the train_dir's lock (runlock) throughout: a second run on it stops at once.
+    In a multi-worker run only the chief takes the lock and writes into the train_dir;
+    every other worker reads the chief's run files and writes its own checkpoints (saving
+    is collective: every worker must save) into a private temporary folder that is
+    removed when it ends.
     """
     check_flags()
     train_dir = FLAGS.train_dir
+    role = WorkerRole.from_flags()
+    if not role.chief:
+        scratch = tempfile.mkdtemp(prefix=f"gansynth_{role.task_type}{role.task_id}_")
+        logging.info("%s is not the chief: it reads %s and writes its checkpoints to %s "
+                     "(removed at the end)", role.name.capitalize(), train_dir, scratch)
+        try:
+            return _train_locked(train_dir, scratch, role)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     created = cli.missing_folders(train_dir)
     cli.make_writable_dir(train_dir, "--train_dir")
     try:
@@ -587,7 +659,8 @@ def train():
         raise
 
 
-def _train_locked(train_dir):
+def _train_locked(train_dir, scratch=None, role=WorkerRole()):
+    """Trains into train_dir; a non-chief worker (`role`) writes into `scratch` instead."""
     from gansynth_tf import gan as gan_lib  # heavy; after flags are parsed
 
     started = time.time()
@@ -608,14 +681,17 @@ def _train_locked(train_dir):
     saved_split = split_lib.load(train_dir)
     data_config = datasets.config_from_flags(FLAGS)
     source = datasets.build_source(data_config, split="train", track_split=saved_split)
-    if getattr(source, "track_split", None) is not None and saved_split is None:
+    if role.chief and getattr(source, "track_split", None) is not None and saved_split is None:
         source.track_split.save(train_dir)
-    representation, config, schedule = _prepare_run(source)
-    with open(os.path.join(train_dir, "flags.txt"), "w") as f:
-        f.write(FLAGS.flags_into_string())
-    # Written at every start: a resume may point at a moved --data_dir, and evaluate
-    # should read where the data is now.
-    rundir.save_data_config(train_dir, data_config)
+    multiworker = _multi_worker(strategy)
+    representation, config, schedule = _prepare_run(source, role.chief,
+                                                    strategy if multiworker else None)
+    if role.chief:
+        with open(os.path.join(train_dir, "flags.txt"), "w") as f:
+            f.write(FLAGS.flags_into_string())
+        # Written at every start: a resume may point at a moved --data_dir, and evaluate
+        # should read where the data is now.
+        rundir.save_data_config(train_dir, data_config)
 
     on_device = resolve_features_on_device()
     logging.info("Spectral features computed %s (--features_on_device=%s)",
@@ -633,10 +709,13 @@ def _train_locked(train_dir):
                     preprocess_fn=to_features if on_device else None,
                     jit_compile=FLAGS.jit_compile)
     checkpoint = make_checkpoint(gan)
-    manager = tf.train.CheckpointManager(checkpoint, rundir.checkpoint_dir(train_dir),
+    # Every worker saves (MultiWorkerMirroredStrategy's save is collective); only the
+    # chief's checkpoints are the run's, and every worker resumes from them.
+    manager = tf.train.CheckpointManager(checkpoint, rundir.checkpoint_dir(scratch or train_dir),
                                          max_to_keep=FLAGS.keep_checkpoints)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    latest = rundir.latest_checkpoint(train_dir)
+    if latest:
+        checkpoint.restore(latest).assert_existing_objects_matched()
     stage, alpha = schedule.stage_alpha(int(gan.images_seen.numpy()))
     gan.set_stage(stage, alpha)
 
@@ -652,9 +731,19 @@ def _train_locked(train_dir):
     if step < target:
         data = datasets.make_train_dataset(
             source, FLAGS.batch_size, None if on_device else representation.waves_to_features)
-        writer = tf.summary.create_file_writer(train_dir)
+        if multiworker and FLAGS.deterministic:
+            # Every worker reads the whole stream (in the same order) and keeps its share of
+            # each global batch: the batches are those of a one-process run with this seed.
+            options = tf.data.Options()
+            options.experimental_distribute.auto_shard_policy = \
+                tf.data.experimental.AutoShardPolicy.DATA
+            data = data.with_options(options)
+        # TensorBoard and the audio summaries are the chief's.
+        writer = (tf.summary.create_file_writer(train_dir) if role.chief
+                  else tf.summary.create_noop_writer())
+        audio_every = FLAGS.audio_summary_every_steps if role.chief else 0
         run_cb = RunCallback(manager, writer, representation, source.genres, target,
-                             FLAGS.summary_every_steps, FLAGS.audio_summary_every_steps,
+                             FLAGS.summary_every_steps, audio_every,
                              FLAGS.checkpoint_every_steps, FLAGS.audio_summary_samples,
                              FLAGS.seed, FLAGS.audio_summary_seconds)
         spe = FLAGS.steps_per_epoch
@@ -668,11 +757,11 @@ def _train_locked(train_dir):
                 callbacks=[progressive.ProgressiveCallback(schedule), run_cb, progress])
         step = int(gan.step_counter.numpy())
         manager.save(checkpoint_number=step)
-        if FLAGS.audio_summary_every_steps:
+        if audio_every:
             run_cb.write_audio(step)
         writer.close()
     export_dir = None
-    if FLAGS.export_at_end and step >= target:
+    if FLAGS.export_at_end and step >= target and role.chief:
         from gansynth_tf import export
         export_dir = os.path.join(train_dir, "export")
         export.export_saved_model(train_dir, export_dir)
