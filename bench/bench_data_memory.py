@@ -4,10 +4,9 @@ Every case runs in a fresh subprocess (this script with --case=NAME), which repo
 `ru_maxrss` after importing TensorFlow + gansynth_tf and at the end, so no peak is inherited.
 
 Cases:
-  resample_framed    one 5-minute 48 kHz track resampled to 16 kHz the way resample_tf did
-                     before session 5 (the whole track cut into [blocks, frame_len] frames,
-                     one matmul): the baseline
-  resample_chunked   the same track through today's resample_tf (framed one chunk at a time)
+  resample           one 5-minute 48 kHz track resampled to 16 kHz by resample_tf (libsoxr in
+                     the graph; until session 8 a polyphase matmul of our own, whose figures
+                     are kept in bench/README.md)
   pipeline_memory    --data_dir through the training pipeline of flags/music_cpu.cfg
                      (16 kHz, 2.048 s clips, 128x256 mel IF, batch 16), decoded audio cached
                      in memory: --batches batches after the cache is full
@@ -35,7 +34,7 @@ from absl import app, flags  # noqa: E402
 import bench_common as bc  # noqa: E402
 
 FLAGS = flags.FLAGS
-CASES = ("resample_framed", "resample_chunked", "pipeline_memory", "pipeline_disk",
+CASES = ("resample", "pipeline_memory", "pipeline_disk",
          "pipeline_none")
 flags.DEFINE_list("cases", list(CASES), f"Cases, from {', '.join(CASES)}.")
 flags.DEFINE_string("case", None, "Internal: run this one case in this process.")
@@ -46,20 +45,6 @@ flags.DEFINE_string("output_json", None, "Where to write the figures as JSON.")
 
 def _maxrss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def _resample_framed(tf, audio_io, wave, rate_in, rate_out):
-    """resample_tf before session 5: every frame of the track materialised at once."""
-    up, down = audio_io.resampling_factors(rate_in, rate_out)
-    w, left = audio_io._polyphase_matrix(rate_in, rate_out)  # pylint: disable=protected-access
-    frame_len = w.shape[0]
-    n = tf.shape(wave)[0]
-    n_out = (n * up + down - 1) // down
-    blocks = (n_out + up - 1) // up
-    needed = (blocks - 1) * down + frame_len
-    padded = tf.pad(wave, [[left, tf.maximum(0, needed - left - n)]])
-    frames = tf.signal.frame(padded, frame_len, down, pad_end=False)[:blocks]
-    return tf.reshape(tf.matmul(frames, tf.constant(w)), [-1])[:n_out]
 
 
 def _pipeline(cache):
@@ -97,9 +82,7 @@ def run_one(case):
     if case.startswith("resample"):
         wave = tf.constant(np.random.default_rng(0).standard_normal(48000 * 300)
                            .astype(np.float32))
-        fn = (tf.function(lambda w: _resample_framed(tf, audio_io, w, 48000, 16000))
-              if case == "resample_framed" else
-              tf.function(lambda w: audio_io.resample_tf(w, 48000, 16000)))
+        fn = tf.function(lambda w: audio_io.resample_tf(w, 48000, 16000))
         t0 = time.time()
         y = fn(wave).numpy()
         out.update({"seconds": time.time() - t0, "output_samples": int(len(y)),

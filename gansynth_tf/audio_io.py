@@ -4,11 +4,12 @@ Two backends give the same samples:
 
 * ``tfio``: the file is read with ``tf.io.read_file`` and decoded in the graph by
   tensorflow-io's ``decode_wav`` / ``decode_flac`` / ``decode_vorbis`` / ``decode_mp3``
-  (integer PCM is scaled to [-1, 1]); resampling is a polyphase FIR written as one
-  matmul per file (:func:`resample_tf`).
+  (integer PCM is scaled to [-1, 1]).
 * ``soundfile``: the file is decoded by libsndfile in a ``tf.numpy_function`` and
-  resampled with ``scipy.signal.resample_poly`` using the *same* FIR filter
-  (:func:`resampling_filter`), so the two backends agree to float32 rounding.
+  resampled in numpy.
+
+Both resample with libsoxr at its high quality (:func:`resample_np`, what
+``librosa.load`` uses by default), so the two backends agree to float32 rounding.
 
 A start-up probe (:func:`probe_audio`) reads each file's header once; it decides
 which decoder a file gets (``decoder_kind``) and rejects files that are not audio,
@@ -27,8 +28,8 @@ import os
 import struct
 
 import numpy as np
-import scipy.signal
 import soundfile
+import soxr
 import tensorflow as tf
 from absl import logging
 
@@ -60,16 +61,6 @@ _TFIO_KINDS = {
     ("MP3", "MPEG_LAYER_III"): KIND_MP3,
 }
 
-# Resampling filter: windowed sinc with ZERO_CROSSINGS lobes per side at the lower of
-# the two rates, cutoff just under the lower Nyquist, Kaiser window (~80 dB stopband).
-ZERO_CROSSINGS = 16
-CUTOFF = 0.94
-KAISER_BETA = 8.6
-# Rate pairs whose polyphase matrix would exceed this many coefficients (odd rates
-# such as 44056 Hz give huge up/down factors) are resampled by soundfile+scipy instead.
-MAX_POLYPHASE_COEFFS = 4_000_000
-# Floats of framed input held at once while resampling (16 MB).
-RESAMPLE_CHUNK_FLOATS = 1 << 22
 
 
 class AudioProbeError(Exception):
@@ -199,8 +190,6 @@ def decoder_kind(info, backend, target_rate):
     if backend != "tfio":
         return KIND_SOUNDFILE
     kind = _TFIO_KINDS.get((info.format, info.subtype), KIND_SOUNDFILE)
-    if kind != KIND_SOUNDFILE and not polyphase_ok(info.sample_rate, target_rate):
-        return KIND_SOUNDFILE
     return kind
 
 
@@ -213,102 +202,32 @@ def resampling_factors(rate_in, rate_out):
     return int(rate_out) // g, int(rate_in) // g
 
 
-@functools.lru_cache(maxsize=64)
-def resampling_filter(rate_in, rate_out):
-    """FIR used by both backends: float64 [2 * half + 1], gain `up` (zero-stuffing loss)."""
-    up, down = resampling_factors(rate_in, rate_out)
-    max_rate = max(up, down)
-    half = ZERO_CROSSINGS * max_rate
-    h = scipy.signal.firwin(2 * half + 1, CUTOFF / max_rate, window=("kaiser", KAISER_BETA))
-    h.setflags(write=False)
-    return h
-
-
-def polyphase_ok(rate_in, rate_out):
-    """Whether :func:`resample_tf` handles this pair at a sane matrix size."""
-    up, down = resampling_factors(rate_in, rate_out)
-    if up == down:
-        return True
-    frame_len = down + 2 * ZERO_CROSSINGS * max(up, down) // up + 2
-    return frame_len * up <= MAX_POLYPHASE_COEFFS
-
-
 def resampled_length(n, rate_in, rate_out):
-    """Samples after resampling n samples (ceil(n * up / down), as resample_poly)."""
+    """Samples after resampling n samples: n * rate_out / rate_in rounded (as soxr does)."""
     up, down = resampling_factors(rate_in, rate_out)
-    return -(-int(n) * up // down)
+    return (2 * int(n) * up + down) // (2 * down)
 
 
 def resample_np(wave, rate_in, rate_out):
-    """Resamples mono float32 [n] with scipy.signal.resample_poly and our filter."""
-    up, down = resampling_factors(rate_in, rate_out)
-    if up == down:
-        return np.asarray(wave, np.float32)
-    # resample_poly multiplies an explicit filter by `up` itself.
-    y = scipy.signal.resample_poly(np.asarray(wave, np.float64), up, down,
-                                   window=np.array(resampling_filter(rate_in, rate_out)))
-    return y.astype(np.float32)
+    """Resamples mono float32 [n] with libsoxr at its high quality (librosa's default).
 
-
-@functools.lru_cache(maxsize=64)
-def _polyphase_matrix(rate_in, rate_out):
-    """Matrix W [frame_len, up] and left padding for the matmul resampler.
-
-    resample_poly computes y[n] = sum_i x[i] * up * h[n*down + half - i*up].
-    Writing n = b*up + p and i = b*down + j makes the weights independent of the
-    block b, so y[b, p] = sum_j frames[b, j] * W[j, p] with frames the input cut
-    into overlapping windows of frame_len samples, hopping by `down`.
+    soxr's HQ recipe: 20-bit precision, linear phase. It releases the GIL, so tf.data's
+    parallel map resamples on every core.
     """
-    up, down = resampling_factors(rate_in, rate_out)
-    h = resampling_filter(rate_in, rate_out) * up
-    half = (len(h) - 1) // 2
-    j_min = -(half // up)
-    j_max = ((up - 1) * down + half) // up
-    frame_len = j_max - j_min + 1
-    w = np.zeros((frame_len, up), np.float64)
-    for p in range(up):
-        for j in range(j_min, j_max + 1):
-            k = p * down + half - j * up
-            if 0 <= k < len(h):
-                w[j - j_min, p] = h[k]
-    return w.astype(np.float32), -j_min
+    wave = np.asarray(wave, np.float32)
+    if int(rate_in) == int(rate_out):
+        return wave
+    return soxr.resample(wave, int(rate_in), int(rate_out), quality="HQ").astype(np.float32)
 
 
 def resample_tf(wave, rate_in, rate_out):
-    """Resamples mono float32 [n] (a tensor) between static integer rates, in the graph.
-
-    Equals :func:`resample_np` (scipy.signal.resample_poly, same filter) to float32
-    rounding; output length ceil(n * up / down). The input is cut into overlapping frames
-    one chunk of RESAMPLE_CHUNK_FLOATS at a time: framing a whole track at once costs
-    frame_len / down floats per input sample (33x for 48 -> 16 kHz, gigabytes for one
-    long track), and oneDNN's strided conv1d materialises the same patches.
-    """
+    """:func:`resample_np` on a mono float32 tensor [n], inside a graph (tf.data maps)."""
     wave = tf.convert_to_tensor(wave, tf.float32)
-    up, down = resampling_factors(rate_in, rate_out)
-    if up == down:
+    if int(rate_in) == int(rate_out):
         return wave
-    w, left = _polyphase_matrix(rate_in, rate_out)
-    frame_len = w.shape[0]
-    max_chunk = max(1, RESAMPLE_CHUNK_FLOATS // frame_len)  # blocks per chunk, at most
-    n = tf.shape(wave)[0]
-    n_out = (n * up + down - 1) // down
-    blocks = (n_out + up - 1) // up
-    chunks = (blocks + max_chunk - 1) // max_chunk
-    # Equal chunks just large enough for the track: a fixed max_chunk padded a 30 s track
-    # at 22.05 kHz to 3.8M samples (5.8x the work).
-    chunk = (blocks + chunks - 1) // chunks
-    needed = (chunks * chunk - 1) * down + frame_len
-    padded = tf.pad(wave, [[left, tf.maximum(0, needed - left - n)]])
-    weights = tf.constant(w)
-    span = (chunk - 1) * down + frame_len
-
-    def one_chunk(c):
-        piece = tf.slice(padded, [c * chunk * down], [span])
-        return tf.matmul(tf.signal.frame(piece, frame_len, down), weights)   # [chunk, up]
-
-    out = tf.map_fn(one_chunk, tf.range(chunks), parallel_iterations=1,
-                    fn_output_signature=tf.TensorSpec([None, up], tf.float32))
-    return tf.reshape(out, [-1])[:n_out]
+    out = tf.numpy_function(lambda w: resample_np(w, rate_in, rate_out), [wave], tf.float32,
+                            stateful=False)
+    return tf.ensure_shape(out, [None])
 
 
 # ----------------------------------------------------------------------------- decoding

@@ -44,45 +44,55 @@ def files(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("rates", [(22050, 16000), (44100, 16000), (48000, 16000),
-                                   (8000, 16000), (11025, 16000), (16000, 24000)])
-def test_resample_tf_matches_scipy(rates):
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal(12345).astype(np.float32)
+RATE_PAIRS = [(22050, 16000), (44100, 16000), (48000, 16000), (8000, 16000),
+              (11025, 16000), (16000, 24000), (44056, 16000)]
+
+
+@pytest.mark.parametrize("rates", RATE_PAIRS)
+@pytest.mark.parametrize("n", [1, 3, 12345, 30001])
+def test_resample_tf_matches_numpy_and_the_stated_length(rates, n):
+    x = np.random.default_rng(n).standard_normal(n).astype(np.float32)
     ref = audio_io.resample_np(x, *rates)
     got = audio_io.resample_tf(x, *rates).numpy()
-    assert ref.shape == got.shape == (audio_io.resampled_length(12345, *rates),)
-    np.testing.assert_allclose(got, ref, atol=1e-5)
+    assert ref.dtype == got.dtype == np.float32
+    assert ref.shape == got.shape == (audio_io.resampled_length(n, *rates),)
+    np.testing.assert_array_equal(got, ref)
 
 
+def test_resampled_length_rounds_half_up():
+    assert audio_io.resampled_length(7, 32000, 16000) == 4      # 3.5
+    assert audio_io.resampled_length(12345, 22050, 16000) == 8958
+    assert audio_io.resampled_length(1000, 48000, 16000) == 333
+    assert audio_io.resampled_length(100, 16000, 16000) == 100
 
-@pytest.mark.parametrize("rates", [(48000, 16000), (44100, 16000), (22050, 16000)])
-def test_resample_tf_in_many_chunks_matches_scipy(rates, monkeypatch):
-    # A chunk of a few frames: the chunk seams and the padded tail must not show.
-    monkeypatch.setattr(audio_io, "RESAMPLE_CHUNK_FLOATS", 4096)
-    x = np.random.default_rng(2).standard_normal(30001).astype(np.float32)
-    ref = audio_io.resample_np(x, *rates)
-    got = audio_io.resample_tf(x, *rates).numpy()
-    assert got.shape == ref.shape
-    np.testing.assert_allclose(got, ref, atol=1e-5)
 
-def test_resample_keeps_tone_and_removes_alias():
-    rate = 44100
+@pytest.mark.parametrize("rate", [44100, 48000, 22050, 44056])
+def test_resample_keeps_tone_and_removes_alias(rate):
     t = np.arange(rate) / rate
-    # 1 kHz must survive; 12 kHz is above the new Nyquist (8 kHz) and must be filtered.
-    x = np.sin(2 * np.pi * 1000 * t) + np.sin(2 * np.pi * 12000 * t)
+    # 1 kHz must survive, in phase; 12 kHz (9 kHz at 22.05 kHz) is above the new Nyquist
+    # (8 kHz) and must be filtered out rather than folded back.
+    alias = 12000 if rate > 24000 else 9000
+    x = np.sin(2 * np.pi * 1000 * t) + np.sin(2 * np.pi * alias * t)
     y = audio_io.resample_tf(x.astype(np.float32), rate, 16000).numpy()
     ty = np.arange(len(y)) / 16000.0
     mid = slice(500, -500)
     err = y[mid] - np.sin(2 * np.pi * 1000 * ty[mid])
     assert np.max(np.abs(err)) < 2e-3
+    # Where the alias would land (16000 - alias), nothing is left.
+    spectrum = np.abs(np.fft.rfft(y[mid] * np.hanning(len(y[mid]))))
+    freqs = np.fft.rfftfreq(len(y[mid]), 1 / 16000)
+    folded = spectrum[np.argmin(np.abs(freqs - (16000 - alias)))]
+    assert 20 * np.log10(folded / spectrum.max()) < -80
 
 
-def test_polyphase_limit_routes_odd_rates_to_soundfile():
-    assert audio_io.polyphase_ok(44100, 16000)
-    assert not audio_io.polyphase_ok(44056, 16000)
-    info = audio_io.AudioInfo("x.wav", "WAV", "PCM_16", 44056, 1000, 1)
-    assert audio_io.decoder_kind(info, "tfio", 16000) == audio_io.KIND_SOUNDFILE
+def test_decode_matches_librosa_load(files):
+    librosa = pytest.importorskip("librosa")
+    for name in ("wav16", "wav24", "flac16", "wavfloat"):
+        ref, _ = librosa.load(files[name], sr=16000, mono=True)
+        for backend in ("soundfile", "tfio") if HAS_TFIO else ("soundfile",):
+            wave = audio_io.read_wave(files[name], 16000, backend=backend)
+            assert wave.shape == ref.shape, (name, backend)
+            np.testing.assert_allclose(wave, ref, atol=1e-5, err_msg=f"{name} {backend}")
 
 
 @pytest.mark.parametrize("name", sorted(FORMATS))
