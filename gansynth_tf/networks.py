@@ -148,7 +148,7 @@ class _ProgressiveNetwork(keras.Model):
             config if isinstance(config, NetworkConfig) else NetworkConfig.from_dict(config)
         )
         self.stage = self.config.num_stages - 1 if stage is None else self._check_stage(stage)
-        self.fade = FadeIn(alpha=1.0, name="fade_in")
+        self.fade = FadeIn(alpha=1.0, name="fade_in", dtype=self.dtype_policy)
 
     def _check_stage(self, stage):
         stage = int(stage)
@@ -172,7 +172,10 @@ class _ProgressiveNetwork(keras.Model):
         self.fade.set_alpha(alpha)
 
     def get_config(self):
-        return {"name": self.name, "config": self.config.to_dict(), "stage": self.stage}
+        # With the dtype policy: a network built under mixed_float16 reloads as one. A config
+        # saved before it was kept has no "dtype" and takes the global policy, as it did then.
+        return {"name": self.name, "config": self.config.to_dict(), "stage": self.stage,
+                "dtype": keras.dtype_policies.serialize(self.dtype_policy)}
 
     # Keras 3 keeps layers held in Python lists out of tf.train.Checkpoint's object graph, so
     # without this a checkpoint would hold only the layers stored as plain attributes and a
@@ -222,28 +225,33 @@ class Generator(_ProgressiveNetwork):
         super().__init__(config, stage, **kwargs)
         cfg = self.config
         t0, f0 = cfg.resolutions[0]
-        self.input_norm = PixelNorm(name="input_norm")
+        # Every sub-layer takes the network's policy (a dtype= given here, or read back from
+        # a config), not only the global one, as in GeneratorBlock.
+        policy = self.dtype_policy
+        self.input_norm = PixelNorm(name="input_norm", dtype=policy)
         # he_slope 0: the dense plays the role of a conv followed by leaky ReLU.
         self.initial_dense = EqualizedDense(
-            t0 * f0 * cfg.gen_channels[0], he_slope=0.0, name="initial_dense"
+            t0 * f0 * cfg.gen_channels[0], he_slope=0.0, name="initial_dense", dtype=policy
         )
-        self.initial_norm = PixelNorm(name="initial_norm")
+        self.initial_norm = PixelNorm(name="initial_norm", dtype=policy)
         self.initial_conv = EqualizedConv2D(
-            cfg.gen_channels[0], 3, he_slope=0.0, name="initial_conv"
+            cfg.gen_channels[0], 3, he_slope=0.0, name="initial_conv", dtype=policy
         )
         self.blocks = [
-            GeneratorBlock(cfg.gen_channels[s], upsample=cfg.stage_factor(s), name=f"block_{s}")
+            GeneratorBlock(cfg.gen_channels[s], upsample=cfg.stage_factor(s), name=f"block_{s}",
+                           dtype=policy)
             for s in range(1, cfg.num_stages)
         ]
         self.to_spec = [
-            EqualizedConv2D(cfg.spec_channels, 1, he_slope=1.0, name=f"to_spec_{s}")
+            EqualizedConv2D(cfg.spec_channels, 1, he_slope=1.0, name=f"to_spec_{s}",
+                            dtype=policy)
             for s in range(cfg.num_stages)
         ]
         # genre_biases[0]: the initial conv; [s]: block s's two convs.
         self.genre_biases = (
-            [GenreBias(cfg.gen_channels[0], name="genre_bias_0")]
+            [GenreBias(cfg.gen_channels[0], name="genre_bias_0", dtype=policy)]
             + [
-                GenreBias(2 * cfg.gen_channels[s], name=f"genre_bias_{s}")
+                GenreBias(2 * cfg.gen_channels[s], name=f"genre_bias_{s}", dtype=policy)
                 for s in range(1, cfg.num_stages)
             ]
             if cfg.genre_bias
@@ -251,7 +259,7 @@ class Generator(_ProgressiveNetwork):
         )
         # fade_upsample[s - 1] brings stage s-1's output up to stage s.
         self.fade_upsample = [
-            nearest_upsampling(cfg.stage_factor(s), name=f"fade_upsample_{s}")
+            nearest_upsampling(cfg.stage_factor(s), name=f"fade_upsample_{s}", dtype=policy)
             for s in range(1, cfg.num_stages)
         ]
         self.build(None)
@@ -321,26 +329,30 @@ class Discriminator(_ProgressiveNetwork):
         super().__init__(config, stage, **kwargs)
         cfg = self.config
         ch = cfg.disc_channels
+        policy = self.dtype_policy  # for every sub-layer, as in the Generator
         self.from_spec = [
-            EqualizedConv2D(ch[s], 1, he_slope=0.0, name=f"from_spec_{s}")
+            EqualizedConv2D(ch[s], 1, he_slope=0.0, name=f"from_spec_{s}", dtype=policy)
             for s in range(cfg.num_stages)
         ]
         self.blocks = [
-            DiscriminatorBlock(ch[s], ch[s - 1], downsample=cfg.stage_factor(s), name=f"block_{s}")
+            DiscriminatorBlock(ch[s], ch[s - 1], downsample=cfg.stage_factor(s), name=f"block_{s}",
+                               dtype=policy)
             for s in range(1, cfg.num_stages)
         ]
         # fade_downsample[s - 1] brings a stage-s input down to stage s-1.
         self.fade_downsample = [
-            average_downsampling(cfg.stage_factor(s), name=f"fade_downsample_{s}")
+            average_downsampling(cfg.stage_factor(s), name=f"fade_downsample_{s}", dtype=policy)
             for s in range(1, cfg.num_stages)
         ]
-        self.mbstd = MinibatchStddev(cfg.mbstd_group_size, name="minibatch_stddev")
-        self.final_conv = EqualizedConv2D(ch[0], 3, he_slope=0.0, name="final_conv")
-        self.final_dense = EqualizedDense(ch[0], he_slope=0.0, name="final_dense")
-        self.score_head = EqualizedDense(1, he_slope=1.0, name="score")
-        self.class_head = EqualizedDense(cfg.num_genres, he_slope=1.0, name="genre_logits")
+        self.mbstd = MinibatchStddev(cfg.mbstd_group_size, name="minibatch_stddev", dtype=policy)
+        self.final_conv = EqualizedConv2D(ch[0], 3, he_slope=0.0, name="final_conv", dtype=policy)
+        self.final_dense = EqualizedDense(ch[0], he_slope=0.0, name="final_dense", dtype=policy)
+        self.score_head = EqualizedDense(1, he_slope=1.0, name="score", dtype=policy)
+        self.class_head = EqualizedDense(cfg.num_genres, he_slope=1.0, name="genre_logits",
+                                         dtype=policy)
         self.projection = (
-            EqualizedDense(ch[0], he_slope=1.0, use_bias=False, name="projection_embedding")
+            EqualizedDense(ch[0], he_slope=1.0, use_bias=False, name="projection_embedding",
+                           dtype=policy)
             if cfg.conditioning == "projection"
             else None
         )
