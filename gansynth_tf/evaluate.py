@@ -11,9 +11,7 @@ spread over those tracks, are what every metric scores. The judges learn from
 (classifier.py; saved in RUN/eval_classifier/ and reused by later evaluations of the same
 run) and a second, independent judge (feature_judge.py: MFCC / spectral-contrast
 statistics + logistic regression). Their accuracy on the held-out real clips is the
-ceiling the generated clips are measured against. Reading those clips is
-:mod:`gansynth_tf.eval_data`, the judges and the scoring :mod:`gansynth_tf.eval_judges`;
-this module runs them and writes the reports.
+ceiling the generated clips are measured against.
 
 Metrics (GANSynth section 4 / Richardson & Weiss 2018; the maths in
 :mod:`gansynth_tf.metrics`), in the JSON:

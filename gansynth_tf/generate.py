@@ -29,9 +29,6 @@ every run of other characters but '.', '-', '_' becomes '_'. `manifest.json` map
 file in the folder to its genre, seed, condition and the source and settings that made it;
 a later run into the same folder adds its files to it (replacing the entries of files it
 writes again).
-
-This module is the command and its modes; the samplers and latents are
-:mod:`gansynth_tf.samplers`, the WAV and sheet writing :mod:`gansynth_tf.rendering`.
 """
 
 import json
