@@ -41,7 +41,6 @@ images_seen step.
 
 import dataclasses
 import json
-import math
 import os
 import typing
 
@@ -50,166 +49,40 @@ import tensorflow as tf
 from absl import flags, logging
 
 from gansynth_tf import classifier as classifier_lib
-from gansynth_tf import datasets, feature_judge, rundir, spectral
+from gansynth_tf import datasets, spectral
 from gansynth_tf import export as export_lib
 from gansynth_tf import generate as generate_lib
-from gansynth_tf import metrics as metrics_lib
 from gansynth_tf import representation as representation_lib
-from gansynth_tf import split as split_lib
 
-FLAGS_FILE = "flags.txt"
-CLASSIFIER_SUBDIR = "eval_classifier"
-# Beside the saved classifier: its training clips' embeddings and audio features, so a
-# reused classifier still gives the real-vs-real distance and fits the feature judge.
-REFERENCE_FILE = "reference.npz"
+# The real clips and the judges live in eval_data and eval_judges; their names still import
+# from here (tests, bench/ scripts).
+from gansynth_tf.eval_data import (  # noqa: F401
+    FLAGS_FILE,
+    collect_clips,
+    data_config,
+    heldout_split,
+    read_flagfile,
+    real_source,
+)
+from gansynth_tf.eval_judges import (  # noqa: F401
+    CHANCE_MARGIN,
+    CLASSIFIER_SUBDIR,
+    REFERENCE_FILE,
+    RealSet,
+    ceiling_warnings,
+    compute_metrics,
+    load_matching_classifier,
+    load_reference,
+    prepare_real,
+    save_reference,
+    train_classifier,
+)
+
 EVAL_SUBDIR = "eval"
 # Data flags that evaluate accepts as overrides of the run's data.json.
 DATA_FLAGS = ("dataset", "data_dir", "fma_metadata", "nsynth_label", "audio_backend",
               "clips_per_file", "synthetic_clips_per_genre", "cache_dir",
               "holdout_fraction")
-
-
-# ----------------------------------------------------------------------------- data
-
-
-def read_flagfile(path):
-    """flags.txt (absl flags_into_string) -> {name: value string, or bool for --[no]name}."""
-    values = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if not line.startswith("--"):
-                continue
-            if "=" in line:
-                name, value = line[2:].split("=", 1)
-                values[name] = value
-            elif line.startswith("--no"):
-                values[line[4:]] = False
-                values.setdefault(line[2:], True)
-            else:
-                values[line[2:]] = True
-    return values
-
-
-def _convert(name, value, hint):
-    """A flags.txt string -> the DataConfig field's type (bool / int / str, Optional)."""
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    kind = args[0] if args else hint
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        return str(value).lower() in ("1", "true", "yes")
-    if isinstance(value, bool):
-        raise ValueError(f"flags.txt: --{name} has no value")
-    if kind is int:
-        return int(value)
-    if kind is float:
-        return float(value)
-    return value
-
-
-def data_config(train_dir, rep, overrides=None):
-    """The run's DataConfig (its data.json), then `overrides` (name -> value, None = keep).
-
-    A run from before data.json was saved is read from its flags.txt instead. sample_rate
-    and audio_length always follow the representation (the model's).
-    """
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    saved = rundir.load_data_config(train_dir)
-    if saved is not None:
-        kwargs = dataclasses.asdict(saved)
-    else:
-        kwargs = _data_config_from_flagfile(train_dir, bool(overrides))
-    kwargs.update(overrides)
-    kwargs["sample_rate"], kwargs["audio_length"] = rep.sample_rate, rep.audio_length
-    return datasets.DataConfig(**kwargs)
-
-
-def _data_config_from_flagfile(train_dir, have_overrides):
-    """DataConfig fields from an older run's flags.txt (runs before data.json)."""
-    hints = typing.get_type_hints(datasets.DataConfig)
-    fields = {f.name for f in dataclasses.fields(datasets.DataConfig)}
-    path = os.path.join(train_dir, FLAGS_FILE)
-    stored = read_flagfile(path) if os.path.exists(path) else {}
-    if not stored and not have_overrides:
-        logging.warning("%s not found: using the default data flags (synthetic dataset); "
-                        "pass --dataset/--data_dir to evaluate on other data", path)
-    # "--nocache" is parsed as cache=False; the mirror key "nocache" is not a field.
-    return {name: _convert(name, value, hints[name]) for name, value in stored.items()
-            if name in fields}
-
-
-def collect_clips(source, genres, per_genre):
-    """Up to `per_genre` clips of each genre, spread evenly over the source's windows.
-
-    Reads the whole evaluation stream (`source.waves_dataset(training=False)`), then keeps
-    evenly spaced clips of each genre so that every track contributes, not only the first
-    ones in file order.
-
-    Args:
-      genres: the run's genre names; source genres are mapped to them by name.
-    Returns:
-      (waves float32 `[n, L]`, labels int32 `[n]`), labels are ids into `genres`.
-    """
-    if sorted(source.genres) != sorted(genres):
-        raise ValueError(
-            f"the data's genres {source.genres} differ from the run's {list(genres)}: "
-            f"evaluate on the data the run was trained on (--dataset/--data_dir)")
-    to_run = {i: genres.index(g) for i, g in enumerate(source.genres)}
-    clips = {g: [] for g in range(len(genres))}
-    for wave, label in source.waves_dataset(training=False).as_numpy_iterator():
-        clips[to_run[int(label)]].append(wave)
-    waves, labels = [], []
-    for g, found in clips.items():
-        if not found:
-            raise ValueError(f"no evaluation clips of genre {genres[g]!r} in the data")
-        if len(found) < per_genre:
-            logging.warning("genre %r: only %d clips of the %d wanted", genres[g],
-                            len(found), per_genre)
-        keep = np.unique(np.round(np.linspace(0, len(found) - 1,
-                                              min(per_genre, len(found)))).astype(int))
-        waves += [found[i] for i in keep]
-        labels += [g] * len(keep)
-    length = source.cfg.audio_length
-    stacked = np.stack(waves).astype(np.float32) if waves else np.zeros([0, length],
-                                                                         np.float32)
-    return stacked, np.array(labels, np.int32)
-
-
-def real_source(cfg, split, track_split, per_genre):
-    """A Source of `split` whose evaluation stream holds about `per_genre` clips a genre.
-
-    File sources read ceil(per_genre / fewest files of a genre) windows per file (unless
-    --clips_per_file says otherwise), so that the smallest genre still fills its quota
-    while a large corpus is not read into memory whole; nothing is cached.
-    """
-    cfg = dataclasses.replace(cfg, cache=False)
-    source = datasets.build_source(cfg, split=split, track_split=track_split)
-    if isinstance(source, datasets.FileSource) and cfg.clips_per_file is None:
-        fewest = max(1, min(source.class_counts.values()))
-        cfg = dataclasses.replace(cfg, clips_per_file=max(1, math.ceil(per_genre / fewest)))
-        source = datasets.build_source(cfg, split=split, track_split=source.track_split)
-    return source
-
-
-def heldout_split(train_dir, cfg):
-    """(split name for the scored real clips, the run's TrackSplit or None, a note)."""
-    track_split = split_lib.load(train_dir)
-    if cfg.dataset in ("synthetic", "nsynth"):
-        return "heldout", None, "held-out clips" if cfg.dataset == "synthetic" else \
-            "NSynth's own held-out records"
-    if track_split is None:
-        logging.warning("%s has no %s (trained before held-out splits): choosing one now "
-                        "with --holdout_fraction=%g; this run's training may have read "
-                        "those tracks.", train_dir, split_lib.SPLIT_FILE, cfg.holdout_fraction)
-        if cfg.holdout_fraction == 0:
-            return "all", None, "training tracks (no held-out split)"
-        return "heldout", None, "tracks chosen as held out now (the run has no split.json)"
-    if track_split.fraction == 0:
-        logging.warning("%s was trained on every track (--holdout_fraction=0): real clips "
-                        "come from training tracks, so the ceiling is optimistic.", train_dir)
-        return "all", track_split, "training tracks (--holdout_fraction=0)"
-    return "heldout", track_split, "held-out tracks (split.json)"
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -233,38 +106,6 @@ class EvalOptions:
     classifier_dir: typing.Optional[str] = None
 
 
-def load_matching_classifier(classifier_dir, genres, rep, retrain=False):
-    """The classifier saved in classifier_dir if it judges this run's clips, else None."""
-    if retrain or not os.path.exists(os.path.join(classifier_dir, classifier_lib.MODEL_FILE)):
-        return None
-    clf = classifier_lib.GenreClassifier.load(classifier_dir)
-    if clf.matches(genres, rep.sample_rate, rep.audio_length):
-        return clf
-    logging.warning("the classifier in %s was trained for genres %s at %d Hz x %d samples, "
-                    "not this run's: training a new one", classifier_dir, clf.genres,
-                    clf.sample_rate, clf.audio_length)
-    return None
-
-
-def train_classifier(classifier_dir, genres, rep, train_waves, train_labels, held_waves,
-                     held_labels, options):
-    """Trains a GenreClassifier on real clips, records its held-out accuracy, saves it."""
-    if len(train_waves) == 0:
-        raise ValueError("no real clips left to train the genre classifier: raise "
-                         "--num_classifier_train or use more data")
-    print(f"training the genre classifier on {len(train_waves)} real clips "
-          f"({options.classifier_epochs} epochs)", flush=True)
-    clf = classifier_lib.GenreClassifier.create(genres, rep.sample_rate, rep.audio_length,
-                                                options.seed)
-    history = clf.fit(train_waves, train_labels, options.classifier_epochs, seed=options.seed)
-    clf.meta.update({"train_clips": int(len(train_waves)),
-                     "epochs": int(options.classifier_epochs),
-                     "train_accuracy": float(history["accuracy"][-1]),
-                     "heldout_accuracy": clf.accuracy(held_waves, held_labels),
-                     "heldout_clips": int(len(held_waves))})
-    clf.save(classifier_dir)
-    return clf
-
 
 def generate_clips(sampler, num_per_genre, seed, batch_size):
     """num_per_genre clips of every genre: (waves `[G * n, L]`, labels `[G * n]`)."""
@@ -279,162 +120,6 @@ def generate_clips(sampler, num_per_genre, seed, batch_size):
         logging.warning("%d non-finite generated samples set to 0", int((~finite).sum()))
     return np.nan_to_num(waves, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32), labels
 
-
-def compute_metrics(clf, genres, sample_rate, real, real_y, fake, fake_y, ndb_bins=50,
-                    ndb_alpha=0.05, seed=0, judge=None, reference_embeddings=None):
-    """All metrics from real and generated waves `[n, L]` with genre ids `[n]`.
-
-    judge: a fitted :class:`~gansynth_tf.feature_judge.FeatureJudge` (the second judge);
-    reference_embeddings: classifier embeddings of real clips from other (training)
-    tracks, for the real-vs-real Frechet distance beside the generated-vs-real one.
-    """
-    real_p, real_emb = clf.predict(real)
-    fake_p, fake_emb = clf.predict(fake)
-    real_feat = classifier_lib.log_mel_features(real, sample_rate)
-    fake_feat = classifier_lib.log_mel_features(fake, sample_rate)
-    real_pred, fake_pred = np.argmax(real_p, 1), np.argmax(fake_p, 1)
-    k = min(int(ndb_bins), max(2, len(real) // 5))
-    if k < ndb_bins:
-        logging.warning("NDB with %d bins instead of %d: only %d real clips (use --num_real "
-                        ">= %d per genre for %d bins)", k, ndb_bins, len(real),
-                        -(-5 * ndb_bins // len(genres)), ndb_bins)
-    bins = metrics_lib.ndb(real_feat, fake_feat, k, ndb_alpha, seed)
-    metrics = {
-        "real_accuracy": float(np.mean(real_pred == real_y)),
-        "generated_accuracy": float(np.mean(fake_pred == fake_y)),
-        "mean_entropy": float(np.mean(metrics_lib.entropy(fake_p))),
-        "marginal_entropy": float(metrics_lib.entropy(np.mean(fake_p, axis=0))),
-        "max_entropy": float(np.log(len(genres))),
-        "frechet_distance": metrics_lib.frechet_distance(
-            *metrics_lib.gaussian_stats(real_emb), *metrics_lib.gaussian_stats(fake_emb)),
-        "ndb": bins["ndb"], "ndb_k": bins["ndb_k"], "ndb_bins": bins["k"],
-        "ndb_alpha": bins["alpha"],
-        "num_real": int(len(real)), "num_generated": int(len(fake)),
-    }
-    metrics["frechet_distance_real_vs_real"] = None
-    if reference_embeddings is not None and len(reference_embeddings) > 1:
-        metrics["frechet_distance_real_vs_real"] = metrics_lib.frechet_distance(
-            *metrics_lib.gaussian_stats(real_emb),
-            *metrics_lib.gaussian_stats(reference_embeddings))
-    judge_real = judge_fake = None
-    if judge is not None:
-        judge_real, judge_fake = judge.predict(real), judge.predict(fake)
-        metrics["judge2_name"] = feature_judge.NAME
-        metrics["judge2_real_accuracy"] = float(np.mean(judge_real == real_y))
-        metrics["judge2_generated_accuracy"] = float(np.mean(judge_fake == fake_y))
-    metrics["chance_accuracy"] = 1.0 / len(genres)
-    metrics["warnings"] = ceiling_warnings(metrics)
-    per_genre, l1_ratios, l2_ratios = {}, [], []
-    for g, name in enumerate(genres):
-        r, f = real_y == g, fake_y == g
-        r_l1, r_l2 = metrics_lib.mean_pairwise_distances(real_feat[r])
-        f_l1, f_l2 = metrics_lib.mean_pairwise_distances(fake_feat[f])
-        l1 = f_l1 / r_l1 if r_l1 and f_l1 is not None else None
-        l2 = f_l2 / r_l2 if r_l2 and f_l2 is not None else None
-        l1_ratios += [l1] if l1 is not None else []
-        l2_ratios += [l2] if l2 is not None else []
-        per_genre[name] = {
-            "num_real": int(r.sum()), "num_generated": int(f.sum()),
-            "real_accuracy": float(np.mean(real_pred[r] == g)) if r.any() else None,
-            "generated_accuracy": float(np.mean(fake_pred[f] == g)) if f.any() else None,
-            "judge2_real_accuracy": (float(np.mean(judge_real[r] == g))
-                                     if judge is not None and r.any() else None),
-            "judge2_generated_accuracy": (float(np.mean(judge_fake[f] == g))
-                                          if judge is not None and f.any() else None),
-            "diversity_l1_real": r_l1, "diversity_l1_generated": f_l1,
-            "diversity_l1_ratio": l1, "diversity_l2_real": r_l2,
-            "diversity_l2_generated": f_l2, "diversity_l2_ratio": l2}
-    metrics["diversity_l1_ratio"] = float(np.mean(l1_ratios)) if l1_ratios else None
-    metrics["diversity_l2_ratio"] = float(np.mean(l2_ratios)) if l2_ratios else None
-    metrics["per_genre"] = per_genre
-    return metrics
-
-
-def save_reference(classifier_dir, clf, sample_rate, waves, labels):
-    """Embeddings and feature-judge statistics of the classifier's training clips."""
-    _, embeddings = clf.predict(waves)
-    feats = feature_judge.features(waves, sample_rate)
-    path = os.path.join(classifier_dir, REFERENCE_FILE)
-    np.savez(path, embeddings=embeddings, features=feats, labels=np.asarray(labels))
-    return {"embeddings": embeddings, "features": feats, "labels": np.asarray(labels)}
-
-
-def load_reference(classifier_dir):
-    path = os.path.join(classifier_dir, REFERENCE_FILE)
-    if not os.path.exists(path):
-        return None
-    with np.load(path) as f:
-        return {k: f[k] for k in ("embeddings", "features", "labels")}
-
-
-@dataclasses.dataclass
-class RealSet:
-    """What every evaluation of one run scores against (see :func:`prepare_real`)."""
-    waves: np.ndarray            # [n, L] real clips from held-out tracks
-    labels: np.ndarray           # [n] genre ids into the run's genres
-    classifier: object           # classifier_lib.GenreClassifier
-    judge: object                # feature_judge.FeatureJudge
-    reference_embeddings: np.ndarray   # classifier embeddings of training-track clips
-    info: dict                   # provenance for the metrics JSON
-
-
-def prepare_real(train_dir, genres, rep, data_cfg, options):
-    """Held-out real clips, the two judges and the real-vs-real reference of one run."""
-    held_split, track_split, real_from = heldout_split(train_dir, data_cfg)
-    classifier_dir = options.classifier_dir or os.path.join(train_dir, CLASSIFIER_SUBDIR)
-    clf = load_matching_classifier(classifier_dir, genres, rep, options.retrain_classifier)
-    reference = None if clf is None else load_reference(classifier_dir)
-    trained_now = clf is None
-    print(f"reading real clips from {real_from} of the {data_cfg.dataset} data", flush=True)
-    held_source = real_source(data_cfg, held_split, track_split, options.num_real)
-    held, held_y = collect_clips(held_source, genres, options.num_real)
-    track_split = getattr(held_source, "track_split", track_split)
-    if reference is None:
-        # The classifier and the feature judge learn from training tracks only.
-        train_split = "train" if held_split == "heldout" or data_cfg.dataset == "nsynth" \
-            else "all"
-        train_source = real_source(data_cfg, train_split, track_split,
-                                   options.num_classifier_train)
-        train, train_y = collect_clips(train_source, genres, options.num_classifier_train)
-        if trained_now:
-            clf = train_classifier(classifier_dir, genres, rep, train, train_y, held, held_y,
-                                   options)
-        reference = save_reference(classifier_dir, clf, rep.sample_rate, train, train_y)
-    else:
-        print(f"reusing the genre classifier in {classifier_dir} (trained on "
-              f"{clf.meta.get('train_clips', '?')} clips, {clf.meta.get('epochs', '?')} "
-              "epochs; --retrain_classifier trains a new one)", flush=True)
-    judge = feature_judge.FeatureJudge.fit_features(reference["features"], reference["labels"],
-                                                    rep.sample_rate, len(genres), options.seed)
-    info = {"dataset": data_cfg.dataset, "real_clips_from": real_from,
-            "heldout_tracks": ({g: len(h) for g, (h, _) in track_split.genres.items()}
-                               if track_split is not None else None),
-            "classifier": {"dir": classifier_dir, "trained_now": trained_now,
-                           **{k: v for k, v in clf.meta.items() if k != "genres"}}}
-    return RealSet(held, held_y, clf, judge, reference["embeddings"], info)
-
-
-# A judge whose real ceiling is this close to chance tells the genres apart too little for
-# any generated-clip figure of it to mean anything.
-CHANCE_MARGIN = 0.1
-
-
-def ceiling_warnings(metrics):
-    """Warnings (strings) for judges whose held-out real accuracy is near chance."""
-    out = []
-    chance = metrics["chance_accuracy"]
-    for key, name in (("real_accuracy", "the genre classifier"),
-                      ("judge2_real_accuracy", "the feature judge")):
-        value = metrics.get(key)
-        if value is not None and value < chance + CHANCE_MARGIN:
-            out.append(f"{name} scores {value:.3f} on held-out real clips, within "
-                       f"{CHANCE_MARGIN} of chance ({chance:.3f}): its generated-clip "
-                       "accuracy means little (retrain it with more clips or epochs: "
-                       "--retrain_classifier --num_classifier_train --classifier_epochs, "
-                       "or use more data)")
-    for w in out:
-        logging.warning("%s", w)
-    return out
 
 
 def evaluate_sampler(sampler, real, options):

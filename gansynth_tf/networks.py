@@ -2,7 +2,8 @@
 
 Spectrograms are ``[batch, time, freq, spec_channels]`` with channel 0 the log-magnitude
 and channel 1 the instantaneous frequency, both scaled to [-1, 1]. The schedule is a
-:class:`NetworkConfig`: a list of (time, freq) resolutions, one per stage, each an integer
+:class:`~gansynth_tf.network_config.NetworkConfig` (its own module, with the presets; both
+still import from here): a list of (time, freq) resolutions, one per stage, each an integer
 multiple of the previous one, with per-stage channel counts.
 
 Every block of every stage is built at construction time, so the set of weights (and
@@ -12,9 +13,6 @@ outputs ``resolutions[s]`` and the discriminator expects inputs of that size. Ch
 stage changes shapes, so each stage gets its own ``tf.function`` trace; ``alpha`` lives in
 a :class:`~gansynth_tf.layers.FadeIn` variable and can change without retracing.
 """
-import dataclasses
-from typing import Tuple
-
 import keras
 import tensorflow as tf
 
@@ -29,140 +27,17 @@ from gansynth_tf.layers import (
     nearest_upsampling,
 )
 
+# The schedule and its presets live in network_config; importable from here as before.
+from gansynth_tf.network_config import (  # noqa: F401
+    CONDITIONING_MODES,
+    NetworkConfig,
+    gansynth_channels,
+    hires_config,
+    quickstart_config,
+)
+
 _PACKAGE = "gansynth_tf"
-CONDITIONING_MODES = ("acgan", "projection")
 LEAKY_SLOPE = 0.2
-
-
-@dataclasses.dataclass(frozen=True)
-class NetworkConfig:
-    """Resolution schedule and sizes shared by the generator and the discriminator.
-
-    Attributes:
-      resolutions: ``[(time, freq), ...]`` per stage, low to high; each is an integer
-        multiple (per axis) of the previous one.
-      gen_channels: generator feature channels per stage (same length as resolutions).
-      disc_channels: discriminator channels per stage; the block at stage ``b`` maps
-        ``disc_channels[b]`` to ``disc_channels[b - 1]`` while halving the resolution.
-      num_genres: number of genre classes (one-hot conditioning width).
-      latent_dim: size of the Gaussian latent vector z.
-      spec_channels: channels of the output spectrogram (2: log-magnitude and IF).
-      mbstd_group_size: group size of the discriminator's minibatch-stddev layer.
-      conditioning: ``'acgan'`` (auxiliary genre classifier head) or ``'projection'``
-        (the classifier head plus a projection term ``<embed(genre), features>`` added to
-        the real/fake score).
-      genre_bias: the generator adds a learned per-genre bias to every conv output (see
-        :class:`~gansynth_tf.layers.GenreBias`), besides reading the genre with z.
-    """
-
-    resolutions: Tuple[Tuple[int, int], ...]
-    gen_channels: Tuple[int, ...]
-    disc_channels: Tuple[int, ...]
-    num_genres: int
-    latent_dim: int = 256
-    spec_channels: int = 2
-    mbstd_group_size: int = 4
-    conditioning: str = "acgan"
-    genre_bias: bool = False
-
-    def __post_init__(self):
-        # Normalise JSON-decoded lists to tuples so configs compare equal after a round trip.
-        object.__setattr__(
-            self, "resolutions", tuple(tuple(int(v) for v in r) for r in self.resolutions)
-        )
-        object.__setattr__(self, "gen_channels", tuple(int(c) for c in self.gen_channels))
-        object.__setattr__(self, "disc_channels", tuple(int(c) for c in self.disc_channels))
-        object.__setattr__(self, "genre_bias", bool(self.genre_bias))
-        n = len(self.resolutions)
-        if n < 1:
-            raise ValueError("resolutions must contain at least one stage")
-        if any(len(r) != 2 or min(r) < 1 for r in self.resolutions):
-            raise ValueError(
-                f"resolutions must be positive (time, freq) pairs, got {self.resolutions}"
-            )
-        if len(self.gen_channels) != n or len(self.disc_channels) != n:
-            raise ValueError(
-                f"need one channel count per stage ({n}); got gen {len(self.gen_channels)}, "
-                f"disc {len(self.disc_channels)}"
-            )
-        for prev, cur in zip(self.resolutions[:-1], self.resolutions[1:]):
-            if cur[0] % prev[0] or cur[1] % prev[1] or cur == prev:
-                raise ValueError(f"resolution {cur} is not a larger integer multiple of {prev}")
-        if self.conditioning not in CONDITIONING_MODES:
-            raise ValueError(
-                f"conditioning must be one of {CONDITIONING_MODES}, got {self.conditioning!r}"
-            )
-        if self.num_genres < 1 or self.latent_dim < 1 or self.spec_channels < 1:
-            raise ValueError("num_genres, latent_dim and spec_channels must be positive")
-
-    @property
-    def num_stages(self):
-        return len(self.resolutions)
-
-    @property
-    def final_resolution(self):
-        return self.resolutions[-1]
-
-    def stage_factor(self, stage):
-        """(time, freq) up-sampling factor from stage ``stage - 1`` to ``stage``."""
-        (t0, f0), (t1, f1) = self.resolutions[stage - 1], self.resolutions[stage]
-        return (t1 // t0, f1 // f0)
-
-    def output_shape(self, stage=None):
-        """Spectrogram shape ``(time, freq, spec_channels)`` at ``stage`` (default final)."""
-        t, f = self.resolutions[self.num_stages - 1 if stage is None else stage]
-        return (t, f, self.spec_channels)
-
-    def to_dict(self):
-        d = dataclasses.asdict(self)
-        d["resolutions"] = [list(r) for r in self.resolutions]
-        d["gen_channels"] = list(self.gen_channels)
-        d["disc_channels"] = list(self.disc_channels)
-        return d
-
-    @classmethod
-    def from_dict(cls, d):
-        return cls(**d)
-
-
-def gansynth_channels(num_stages, fmap_base=4096, fmap_max=256):
-    """GANSynth's channel rule min(fmap_base / 2^b, fmap_max) for blocks b = 1..num_stages."""
-    return tuple(min(fmap_base // 2**b, fmap_max) for b in range(1, num_stages + 1))
-
-
-def hires_config(num_genres, latent_dim=256, conditioning="acgan"):
-    """GANSynth's best ("hi-res") schedule: 2x16 doubled 6 times to 128x1024, 7 stages.
-
-    Channels (256, 256, 256, 256, 128, 64, 32) for both networks.
-    """
-    resolutions = tuple((2 * 2**s, 16 * 2**s) for s in range(7))
-    channels = gansynth_channels(7)
-    return NetworkConfig(
-        resolutions=resolutions,
-        gen_channels=channels,
-        disc_channels=channels,
-        num_genres=num_genres,
-        latent_dim=latent_dim,
-        conditioning=conditioning,
-    )
-
-
-def quickstart_config(num_genres, latent_dim=64, conditioning="acgan"):
-    """Small CPU schedule: 4x16 -> 8x32 -> 16x64 -> 32x128 (4 stages).
-
-    32x128 with overlap 0.5 is 0.5 s of 8 kHz audio (flags/quickstart.cfg): long enough to
-    hear a genre's timbre and a beat. Channels (64, 48, 32, 16) shrink as the area grows so
-    that every stage costs about the same; one step at 32x128 with batch 16 takes ~0.3 s on
-    two CPU cores.
-    """
-    return NetworkConfig(
-        resolutions=((4, 16), (8, 32), (16, 64), (32, 128)),
-        gen_channels=(64, 48, 32, 16),
-        disc_channels=(64, 48, 32, 16),
-        num_genres=num_genres,
-        latent_dim=latent_dim,
-        conditioning=conditioning,
-    )
 
 
 @tf.custom_gradient
@@ -273,7 +148,7 @@ class _ProgressiveNetwork(keras.Model):
             config if isinstance(config, NetworkConfig) else NetworkConfig.from_dict(config)
         )
         self.stage = self.config.num_stages - 1 if stage is None else self._check_stage(stage)
-        self.fade = FadeIn(alpha=1.0, name="fade_in")
+        self.fade = FadeIn(alpha=1.0, name="fade_in", dtype=self.dtype_policy)
 
     def _check_stage(self, stage):
         stage = int(stage)
@@ -297,7 +172,10 @@ class _ProgressiveNetwork(keras.Model):
         self.fade.set_alpha(alpha)
 
     def get_config(self):
-        return {"name": self.name, "config": self.config.to_dict(), "stage": self.stage}
+        # With the dtype policy: a network built under mixed_float16 reloads as one. A config
+        # saved before it was kept has no "dtype" and takes the global policy, as it did then.
+        return {"name": self.name, "config": self.config.to_dict(), "stage": self.stage,
+                "dtype": keras.dtype_policies.serialize(self.dtype_policy)}
 
     # Keras 3 keeps layers held in Python lists out of tf.train.Checkpoint's object graph, so
     # without this a checkpoint would hold only the layers stored as plain attributes and a
@@ -347,28 +225,33 @@ class Generator(_ProgressiveNetwork):
         super().__init__(config, stage, **kwargs)
         cfg = self.config
         t0, f0 = cfg.resolutions[0]
-        self.input_norm = PixelNorm(name="input_norm")
+        # Every sub-layer takes the network's policy (a dtype= given here, or read back from
+        # a config), not only the global one, as in GeneratorBlock.
+        policy = self.dtype_policy
+        self.input_norm = PixelNorm(name="input_norm", dtype=policy)
         # he_slope 0: the dense plays the role of a conv followed by leaky ReLU.
         self.initial_dense = EqualizedDense(
-            t0 * f0 * cfg.gen_channels[0], he_slope=0.0, name="initial_dense"
+            t0 * f0 * cfg.gen_channels[0], he_slope=0.0, name="initial_dense", dtype=policy
         )
-        self.initial_norm = PixelNorm(name="initial_norm")
+        self.initial_norm = PixelNorm(name="initial_norm", dtype=policy)
         self.initial_conv = EqualizedConv2D(
-            cfg.gen_channels[0], 3, he_slope=0.0, name="initial_conv"
+            cfg.gen_channels[0], 3, he_slope=0.0, name="initial_conv", dtype=policy
         )
         self.blocks = [
-            GeneratorBlock(cfg.gen_channels[s], upsample=cfg.stage_factor(s), name=f"block_{s}")
+            GeneratorBlock(cfg.gen_channels[s], upsample=cfg.stage_factor(s), name=f"block_{s}",
+                           dtype=policy)
             for s in range(1, cfg.num_stages)
         ]
         self.to_spec = [
-            EqualizedConv2D(cfg.spec_channels, 1, he_slope=1.0, name=f"to_spec_{s}")
+            EqualizedConv2D(cfg.spec_channels, 1, he_slope=1.0, name=f"to_spec_{s}",
+                            dtype=policy)
             for s in range(cfg.num_stages)
         ]
         # genre_biases[0]: the initial conv; [s]: block s's two convs.
         self.genre_biases = (
-            [GenreBias(cfg.gen_channels[0], name="genre_bias_0")]
+            [GenreBias(cfg.gen_channels[0], name="genre_bias_0", dtype=policy)]
             + [
-                GenreBias(2 * cfg.gen_channels[s], name=f"genre_bias_{s}")
+                GenreBias(2 * cfg.gen_channels[s], name=f"genre_bias_{s}", dtype=policy)
                 for s in range(1, cfg.num_stages)
             ]
             if cfg.genre_bias
@@ -376,7 +259,7 @@ class Generator(_ProgressiveNetwork):
         )
         # fade_upsample[s - 1] brings stage s-1's output up to stage s.
         self.fade_upsample = [
-            nearest_upsampling(cfg.stage_factor(s), name=f"fade_upsample_{s}")
+            nearest_upsampling(cfg.stage_factor(s), name=f"fade_upsample_{s}", dtype=policy)
             for s in range(1, cfg.num_stages)
         ]
         self.build(None)
@@ -446,26 +329,30 @@ class Discriminator(_ProgressiveNetwork):
         super().__init__(config, stage, **kwargs)
         cfg = self.config
         ch = cfg.disc_channels
+        policy = self.dtype_policy  # for every sub-layer, as in the Generator
         self.from_spec = [
-            EqualizedConv2D(ch[s], 1, he_slope=0.0, name=f"from_spec_{s}")
+            EqualizedConv2D(ch[s], 1, he_slope=0.0, name=f"from_spec_{s}", dtype=policy)
             for s in range(cfg.num_stages)
         ]
         self.blocks = [
-            DiscriminatorBlock(ch[s], ch[s - 1], downsample=cfg.stage_factor(s), name=f"block_{s}")
+            DiscriminatorBlock(ch[s], ch[s - 1], downsample=cfg.stage_factor(s), name=f"block_{s}",
+                               dtype=policy)
             for s in range(1, cfg.num_stages)
         ]
         # fade_downsample[s - 1] brings a stage-s input down to stage s-1.
         self.fade_downsample = [
-            average_downsampling(cfg.stage_factor(s), name=f"fade_downsample_{s}")
+            average_downsampling(cfg.stage_factor(s), name=f"fade_downsample_{s}", dtype=policy)
             for s in range(1, cfg.num_stages)
         ]
-        self.mbstd = MinibatchStddev(cfg.mbstd_group_size, name="minibatch_stddev")
-        self.final_conv = EqualizedConv2D(ch[0], 3, he_slope=0.0, name="final_conv")
-        self.final_dense = EqualizedDense(ch[0], he_slope=0.0, name="final_dense")
-        self.score_head = EqualizedDense(1, he_slope=1.0, name="score")
-        self.class_head = EqualizedDense(cfg.num_genres, he_slope=1.0, name="genre_logits")
+        self.mbstd = MinibatchStddev(cfg.mbstd_group_size, name="minibatch_stddev", dtype=policy)
+        self.final_conv = EqualizedConv2D(ch[0], 3, he_slope=0.0, name="final_conv", dtype=policy)
+        self.final_dense = EqualizedDense(ch[0], he_slope=0.0, name="final_dense", dtype=policy)
+        self.score_head = EqualizedDense(1, he_slope=1.0, name="score", dtype=policy)
+        self.class_head = EqualizedDense(cfg.num_genres, he_slope=1.0, name="genre_logits",
+                                         dtype=policy)
         self.projection = (
-            EqualizedDense(ch[0], he_slope=1.0, use_bias=False, name="projection_embedding")
+            EqualizedDense(ch[0], he_slope=1.0, use_bias=False, name="projection_embedding",
+                           dtype=policy)
             if cfg.conditioning == "projection"
             else None
         )

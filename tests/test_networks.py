@@ -244,6 +244,71 @@ def test_keras_save_and_load_reproduces_outputs(tmp_path, conditioning):
     assert gen2([z, genre]).shape == (3, 32, 128, 2)
 
 
+MIXED = "mixed_float16"
+TINY = dict(resolutions=((2, 4), (4, 8)), gen_channels=(6, 4), disc_channels=(6, 4),
+            num_genres=3, latent_dim=5)
+
+
+def _policies(net):
+    return {layer.dtype_policy.name for layer in net._flatten_layers()}
+
+
+def _run(net, cfg):
+    z, genre = inputs(cfg, 4)
+    if isinstance(net, Generator):
+        return [net([z, genre])]
+    x = np.random.default_rng(0).uniform(-1, 1, (4,) + cfg.output_shape()).astype("float32")
+    return list(net([x, genre]))
+
+
+@pytest.fixture
+def global_policy():
+    """Sets keras' global dtype policy for a test and puts the previous one back."""
+    before = keras.config.dtype_policy()
+    yield keras.config.set_dtype_policy
+    keras.config.set_dtype_policy(before)
+
+
+@pytest.mark.parametrize("cls", [Generator, Discriminator])
+def test_mixed_dtype_policy_round_trips_through_the_config(cls, tmp_path, global_policy):
+    cfg = NetworkConfig(**TINY)
+    # Built under the global mixed policy (as train --mixed_precision does), reloaded under
+    # float32: the policy comes from the config, not from where it is loaded.
+    global_policy(MIXED)
+    net = cls(cfg, stage=1)
+    global_policy("float32")
+    config = net.get_config()
+    for again in (cls.from_config(config),
+                  keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(
+                      net))):
+        assert again.dtype_policy.name == MIXED and _policies(again) == {MIXED}
+        assert all(w.dtype == "float32" for w in again.weights)
+        outputs = _run(again, cfg)
+        assert all(o.dtype == tf.float32 and np.isfinite(o.numpy()).all() for o in outputs)
+    # Given as dtype= with a float32 global policy: every sub-layer takes it, and a .keras
+    # file keeps it.
+    given = cls(cfg, stage=1, dtype=MIXED)
+    assert _policies(given) == {MIXED}
+    given.save(tmp_path / "net.keras")
+    loaded = keras.models.load_model(tmp_path / "net.keras")
+    assert isinstance(loaded, cls) and loaded.dtype_policy.name == MIXED
+    assert _policies(loaded) == {MIXED}
+    for a, b in zip(_run(given, cfg), _run(loaded, cfg)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", [Generator, Discriminator])
+def test_config_without_dtype_still_loads_with_the_global_policy(cls, global_policy):
+    cfg = NetworkConfig(**TINY)
+    old = {"name": "old", "config": cfg.to_dict(), "stage": 1}  # configs before "dtype"
+    loaded = cls.from_config(old)
+    assert loaded.config == cfg and loaded.stage == 1 and loaded.name == "old"
+    assert _policies(loaded) == {"float32"}
+    assert [o.shape for o in _run(loaded, cfg)]
+    global_policy(MIXED)
+    assert _policies(cls.from_config(old)) == {MIXED}  # the global policy, as before
+
+
 def test_genre_bias_starts_neutral_reaches_every_block_and_is_checkpointed(tmp_path):
     keras.utils.set_random_seed(6)
     cfg = quickstart_config(3, latent_dim=16)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from gansynth_tf import datasets, synthetic
+from gansynth_tf import datasets, synthetic, synthetic_genres
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SR = 16000
@@ -33,6 +33,7 @@ def features():
 def test_genres_and_shapes():
     assert len(synthetic.GENRES) >= 6
     assert list(synthetic.GENRES) == sorted(synthetic.GENRES)
+    assert sorted(synthetic_genres.RECIPES) == list(synthetic.GENRES)  # one recipe a genre
     for g in synthetic.GENRES:
         x = synthetic.synthesize_clip(g, 0, 0, SR, N)
         assert x.shape == (N,) and x.dtype == np.float32
