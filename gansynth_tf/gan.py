@@ -22,6 +22,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
+from gansynth_tf import distribution
 from gansynth_tf.losses import (  # noqa: F401  (re-exported: the loss maths' old home)
     ADVERSARIAL_LOSSES,
     ADVERSARIAL_TRACKERS,
@@ -447,19 +448,12 @@ class GANSynthGAN(keras.Model):
         for name, per_sample in terms.items():
             self.trackers[name].update_state(tf.reduce_mean(per_sample))
         logs = {m.name: m.result() for m in self.metrics}
-        if _multi_worker(tf.distribute.get_strategy()):
+        if distribution.multi_worker(tf.distribute.get_strategy()):
             # Keras (3.15) averages the logs of a multi-worker step with
             # strategy.reduce(MEAN, value, axis=0), which fails on scalars: give it [1]s
             # (the mean over the workers' rows is then a scalar again).
             logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
         return logs
-
-
-def _multi_worker(strategy):
-    """Whether `strategy` is a MultiWorkerMirroredStrategy spanning several workers."""
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
-        strategy.extended._in_multi_worker_mode()  # pylint: disable=protected-access
-    )
 
 
 def build_gan(config, seed=0, **kwargs):

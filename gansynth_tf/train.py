@@ -1,4 +1,4 @@
-"""Training: flags, run directory, checkpoints that resume, TensorBoard, export at the end.
+"""Training: the run directory, checkpoints that resume, TensorBoard, export at the end.
 
 Entry point: `python run_training.py --flagfile=flags/quickstart.cfg` (see README.md).
 
@@ -8,7 +8,6 @@ step, images seen, stage and alpha. The run directory layout is described in run
 
 import dataclasses
 import functools
-import json
 import math
 import os
 import shlex
@@ -18,154 +17,32 @@ import tempfile
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
 
 from gansynth_tf import (
     cli,
     datasets,
+    distribution,
     losses,
     networks,
     normalizers,
     progressive,
     rundir,
     runlock,
-    summaries,
     tflog,
+    train_flags,  # noqa: F401  (defines the flags)
 )
 from gansynth_tf import split as split_lib
 from gansynth_tf.representation import Representation
+from gansynth_tf.train_callbacks import (  # noqa: F401  (re-exported: train.RunCallback, ...)
+    ProgressLog,
+    RunCallback,
+    format_duration,
+    stage_name,
+)
 
 FLAGS = flags.FLAGS
-
-# ---- run
-# The loss flags' defaults are LossConfig's: one place for them.
-_LOSS_DEFAULTS = losses.LossConfig()
-
-flags.DEFINE_string("train_dir", None, "Directory for checkpoints, TensorBoard logs, the "
-                    "resolved flags, genre map and export. Rerunning with the same "
-                    "--train_dir resumes from its last checkpoint.")
-flags.DEFINE_integer("seed", 0, "Seed for weights, latents and data order.")
-flags.DEFINE_boolean("deterministic", False, "Reproducible runs: TensorFlow's op determinism "
-                     "and a data pipeline that keeps its order, so two runs with the same "
-                     "--seed end with the same weights; slower (see README.md).")
-flags.DEFINE_integer("max_steps", None, "Stop after this many training steps in total "
-                     "(counting steps before a resume); for smoke runs. Default: train to "
-                     "--total_images.")
-flags.DEFINE_integer("total_images", None, "Images (clips) to train on in total. Default: "
-                     "the end of the progressive schedule (all stages' stable and transition "
-                     "phases). GANSynth: 11M.")
-flags.DEFINE_integer("steps_per_epoch", 100, "Steps per Keras epoch (one progress line).")
-flags.DEFINE_integer("checkpoint_every_steps", 200, "Save a checkpoint every N steps (and at "
-                     "every stage change and at the end).")
-flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints to keep (oldest deleted first).")
-flags.DEFINE_integer("summary_every_steps", 20, "Write TensorBoard scalars every N steps.")
-flags.DEFINE_integer("audio_summary_every_steps", 500, "Write generated audio and "
-                     "spectrogram images per genre to TensorBoard every N steps (0: never); "
-                     "see docs/tensorboard.md.")
-flags.DEFINE_integer("audio_summary_samples", 2, "Clips per genre drawn in each spectrogram "
-                     "image: the first clips of the genre's audio track (which holds at "
-                     "least this many), from fixed latents so progress is seen and heard on "
-                     "the same seeds.", lower_bound=1)
-flags.DEFINE_float("audio_summary_seconds", 5.0, "Length of each genre's audio summary: clips "
-                   "from different fixed latents joined by short crossfades until the track "
-                   "is at least this long (0: --audio_summary_samples clips).",
-                   lower_bound=0.0)
-flags.DEFINE_boolean("export_at_end", True, "Write a SavedModel to <train_dir>/export when "
-                     "training finishes.")
-flags.DEFINE_integer("verbose", 1, "Progress over the whole run (images seen of the "
-                     "target, stage, alpha, images/s, ETA) every --steps_per_epoch steps: 0 "
-                     "none, 1 progress lines, 2 progress lines with the losses.")
-
-# ---- data (names match datasets.DataConfig)
-datasets.define_data_flags(flags.FLAGS)
-# Representation defaults match the default (quickstart) model; flags/gansynth_hires.cfg
-# sets GANSynth's 16 kHz / 64000 / 128x1024 / 0.75.
-flags.DEFINE_integer("sample_rate", 8000, "Model sample rate in Hz; audio is resampled.")
-flags.DEFINE_integer("audio_length", 4096, "Samples per training clip (GANSynth: 64000 = 4 s "
-                     "at 16 kHz); long tracks are cut into windows of this length.")
-
-# ---- representation
-flags.DEFINE_list("spec_shape", ["32", "128"], "Spectrogram (frames, bins) at full "
-                  "resolution; bins a power of two, nfft = 2 * bins. Must equal the last "
-                  "--resolutions entry.")
-flags.DEFINE_float("overlap", 0.5, "STFT frame overlap (hop = nfft * (1 - overlap)); "
-                   "GANSynth: 0.75.")
-flags.DEFINE_enum("spectrogram", "mel", ["mel", "linear"], "Log-magnitude + IF on a mel "
-                  "(GANSynth's best) or linear frequency axis.")
-flags.DEFINE_enum("mel_inversion", "refined", ["refined", "magenta"], "Mel-to-audio inverse "
-                  "for summaries, generation and export: ours (NNLS + Griffin-Lim) or "
-                  "GANSynth's exact (fast, lossy).")
-flags.DEFINE_enum("normalizer", "minmax", list(normalizers.NORMALIZERS), "Feature "
-                  "normaliser: min/max over --normalizer_examples clips per channel "
-                  "(minmax) or per channel and bin (minmax_freq), GANSynth's constants "
-                  "(prespecified), or none.")
-flags.DEFINE_integer("normalizer_examples", 512, "Clips used to fit a min/max normaliser.")
-
-# ---- model
-flags.DEFINE_enum("model", "quickstart", ["quickstart", "hires", "custom"], "Network size: "
-                  "GANSynth's hi-res (2x16 -> 128x1024), the small CPU quickstart, or custom "
-                  "(--resolutions and --channels).")
-flags.DEFINE_list("resolutions", None, "Custom schedule as TxF entries, low to high, e.g. "
-                  "4x16,8x32,16x64,32x128 (--model=custom).")
-flags.DEFINE_list("channels", None, "Custom channels per stage for both networks "
-                  "(--model=custom), e.g. 128,96,64,32.")
-flags.DEFINE_integer("latent_dim", None, "Latent size (default: 256 hires, 64 quickstart).")
-flags.DEFINE_boolean("genre_bias", False, "Generator: add a learned per-genre bias to every "
-                     "conv output (genre information in every block, not only at the input).")
-flags.DEFINE_enum("conditioning", "acgan", list(networks.CONDITIONING_MODES), "Genre "
-                  "conditioning of the discriminator: auxiliary classifier (AC-GAN) or "
-                  "projection (plus the classifier head).")
-
-# ---- optimisation
-flags.DEFINE_integer("batch_size", 16, "Global batch size (split across replicas).")
-flags.DEFINE_float("g_learning_rate", 8e-4, "Generator Adam learning rate (GANSynth: 8e-4).")
-flags.DEFINE_float("d_learning_rate", 8e-4, "Discriminator Adam learning rate.")
-flags.DEFINE_float("adam_beta1", 0.0, "Adam beta1 (GANSynth: 0).")
-flags.DEFINE_float("adam_beta2", 0.99, "Adam beta2 (GANSynth: 0.99).")
-flags.DEFINE_enum("loss", _LOSS_DEFAULTS.kind, list(losses.ADVERSARIAL_LOSSES), "Adversarial loss: GANSynth's "
-                  "WGAN-GP (--gp_weight, --drift_weight) or the non-saturating logistic loss "
-                  "with the R1 penalty on reals (--r1_gamma).")
-flags.DEFINE_float("r1_gamma", _LOSS_DEFAULTS.r1_gamma, "R1 weight gamma (loss += gamma / 2 * ||grad D(real)||^2) "
-                   "with --loss=nonsaturating.", lower_bound=0.0)
-flags.DEFINE_float("penalty_fraction", _LOSS_DEFAULTS.penalty_fraction, "Fraction of each batch the gradient penalty "
-                   "(GP or R1) is computed on, weighted up to the whole batch: the double "
-                   "backprop is the costliest part of a step.", lower_bound=0.0, upper_bound=1.0)
-flags.DEFINE_float("consistency_weight", _LOSS_DEFAULTS.consistency_weight, "Weight of the phase-consistency term: at the "
-                   "final stage the generator also pays the mean |log-magnitude of the audio "
-                   "its own IF gives - the log-magnitude it drew| (normalised units); 0 = off.",
-                   lower_bound=0.0)
-flags.DEFINE_float("dynamics_weight", _LOSS_DEFAULTS.dynamics_weight, "Weight of the temporal-dynamics term: the "
-                   "generator also pays the squared gap between its clips' and the same "
-                   "genre's real clips' contrast and flux over time of the band-averaged "
-                   "log-magnitude (gan.dynamics); 0 = off.", lower_bound=0.0)
-flags.DEFINE_float("gp_weight", _LOSS_DEFAULTS.gp_weight, "WGAN-GP gradient penalty weight.")
-flags.DEFINE_float("drift_weight", _LOSS_DEFAULTS.drift_weight, "Weight of E[D(real)^2].")
-flags.DEFINE_float("ac_weight", _LOSS_DEFAULTS.ac_weight, "Weight of the genre classifier cross-entropy "
-                   "(GANSynth's best: 10).")
-flags.DEFINE_float("mode_seeking_weight", _LOSS_DEFAULTS.mode_seeking_weight, "Weight of the MSGAN mode-seeking term "
-                   "1 / (mean|G(z1,c)-G(z2,c)| / mean|z1-z2| + 1e-5); 0 turns it off.")
-flags.DEFINE_float("ema_decay", 0.999, "Decay of the generator weights' moving average "
-                   "(what sampling and export use).")
-flags.DEFINE_float("ema_rampup", 0.05, "Cap the moving average's half-life at this fraction "
-                   "of the images seen so far (StyleGAN2's ramp-up), so that short runs do "
-                   "not sample a stale average; 0 = plain --ema_decay.", lower_bound=0.0)
-flags.DEFINE_integer("stable_images", 800_000, "Images per stable phase (GANSynth: 800k).")
-flags.DEFINE_integer("transition_images", 800_000, "Images per fade-in phase (GANSynth: "
-                     "800k).")
-
-# ---- performance and scale
-flags.DEFINE_boolean("jit_compile", False, "Compile the train step with XLA.")
-flags.DEFINE_boolean("mixed_precision", False, "mixed_float16 with loss scaling (GPU).")
-flags.DEFINE_enum("distribution", "none", ["none", "mirrored", "multiworker"], "tf.distribute "
-                  "strategy: one device, MirroredStrategy over local GPUs, or "
-                  "MultiWorkerMirroredStrategy over machines (TF_CONFIG).")
-flags.DEFINE_boolean("features_on_device", None, "Compute the spectral features (STFT, "
-                     "mel, IF, normalisation) inside the train step on the accelerator; the "
-                     "input pipeline then only decodes and cuts waves on the host. A "
-                     "placement choice: the features are the same, and a run may resume "
-                     "with either value. Default: on when TensorFlow sees a GPU.")
 
 
 class UsageError(ValueError):
@@ -258,239 +135,6 @@ def check_flags():
                          f"{final} (--model/--resolutions)")
 
 
-def make_strategy():
-    if FLAGS.distribution == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if FLAGS.distribution == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
-@dataclasses.dataclass(frozen=True)
-class WorkerRole:
-    """Which process of a multi-worker run this is (TF_CONFIG's task), and whether it is
-    the chief: the one process that writes the run (docs/distributed.md).
-
-    The chief is the task of type "chief" if the cluster has one, else worker 0; a run
-    without --distribution=multiworker (or without TF_CONFIG) is its own chief.
-    """
-
-    chief: bool = True
-    task_type: str = None
-    task_id: int = None
-
-    @classmethod
-    def from_flags(cls):
-        if FLAGS.distribution != "multiworker":
-            return cls()
-        try:
-            tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-        except ValueError as e:
-            raise UsageError(f"--distribution=multiworker: TF_CONFIG is not JSON ({e})") from None
-        cluster, task = tf_config.get("cluster") or {}, tf_config.get("task") or {}
-        if not task:
-            return cls()
-        task_type, task_id = task.get("type"), int(task.get("index", 0))
-        chief = task_type == "chief" or (task_type == "worker" and task_id == 0
-                                         and "chief" not in cluster)
-        return cls(chief, task_type, task_id)
-
-    @property
-    def name(self):
-        return "the only worker" if self.task_type is None else \
-            f"{self.task_type} {self.task_id}"
-
-
-def _multi_worker(strategy):
-    return strategy.extended._in_multi_worker_mode()  # pylint: disable=protected-access
-
-
-def _barrier(strategy):
-    """Returns once every worker of `strategy` has called it (a tiny all-reduce)."""
-    if _multi_worker(strategy):
-        one = strategy.run(tf.function(lambda: tf.constant(1.0)))
-        strategy.reduce(tf.distribute.ReduceOp.SUM, one, axis=None).numpy()
-
-
-# ----------------------------------------------------------------------------- callbacks
-
-
-class RunCallback(keras.callbacks.Callback):
-    """Per-step bookkeeping: stage/alpha in the logs, TensorBoard, checkpoints, stop.
-
-    Scalars every `summary_every` steps; every `audio_every` steps a spectrogram image and
-    an audio track of at least `audio_seconds` (summaries.py) per genre, from latents fixed
-    for the run so that steps compare; the image draws the first `audio_samples` clips of
-    the track. A checkpoint every `checkpoint_every` steps and at each stage change; stops
-    at `target_steps`.
-    """
-
-    def __init__(self, manager, writer, representation, genres, target_steps,
-                 summary_every, audio_every, checkpoint_every, audio_samples, seed,
-                 audio_seconds=0.0):
-        super().__init__()
-        self.manager, self.writer = manager, writer
-        self.representation, self.genres = representation, genres
-        self.target_steps = target_steps
-        self.summary_every, self.audio_every = summary_every, audio_every
-        self.checkpoint_every = checkpoint_every
-        self.audio_samples = audio_samples
-        self.audio_clips = summaries.track_clips(representation, audio_seconds, audio_samples)
-        self._audio_z = None  # [genres * clips, latent], drawn once the latent size is known
-        self._seed = seed
-        self._last_time = None
-        self._last_images = None
-        self._last_stage = None
-
-    def _step(self):
-        return int(self.model.step_counter.numpy())
-
-    def on_train_begin(self, logs=None):
-        self._last_time = time.time()
-        self._last_images = int(self.model.images_seen.numpy())
-        self._last_stage = self.model.stage
-
-    def on_train_batch_end(self, batch, logs=None):
-        model = self.model
-        step = self._step()
-        if logs is not None:
-            logs["stage"] = float(model.stage)
-            logs["alpha"] = float(model.alpha.numpy())
-        if step % self.summary_every == 0:
-            self._scalars(step, logs or {})
-        if self.audio_every and step % self.audio_every == 0:
-            self.write_audio(step)
-        if step % self.checkpoint_every == 0 or model.stage != self._last_stage:
-            self.manager.save(checkpoint_number=step)
-            self._last_stage = model.stage
-        if step >= self.target_steps:
-            model.stop_training = True
-
-    def _scalars(self, step, logs):
-        now, images = time.time(), int(self.model.images_seen.numpy())
-        rate = (images - self._last_images) / max(now - self._last_time, 1e-9)
-        self._last_time, self._last_images = now, images
-        with self.writer.as_default(step=step):
-            for name, value in logs.items():
-                if np.ndim(value) == 0:
-                    tf.summary.scalar(f"train/{name}", float(value))
-            tf.summary.scalar("progress/stage", float(self.model.stage))
-            tf.summary.scalar("progress/alpha", float(self.model.alpha.numpy()))
-            tf.summary.scalar("progress/images_seen", float(images))
-            tf.summary.scalar("progress/images_per_second", rate)
-
-    def audio_latents(self, latent_dim):
-        """float32 [genres * clips, latent_dim]: genre g's clip k in row g * clips + k, the
-        same at every summary of the run (and of a resume with the same --seed)."""
-        if self._audio_z is None or self._audio_z.shape[1] != latent_dim:
-            rng = np.random.RandomState(self._seed + 12345)
-            rows = len(self.genres) * self.audio_clips
-            self._audio_z = rng.randn(rows, latent_dim).astype(np.float32)
-        return self._audio_z
-
-    def write_audio(self, step):
-        """Spectrogram image and audio track per genre, from the EMA generator."""
-        model = self.model
-        z = self.audio_latents(model.latent_dim)
-        ids = np.repeat(np.arange(len(self.genres)), self.audio_clips).astype(np.int32)
-        onehot = tf.one_hot(ids, len(self.genres))
-        batch = summaries.INVERSE_BATCH
-        feats = tf.concat([model.ema_generator([tf.constant(z[i:i + batch]), onehot[i:i + batch]])
-                           for i in range(0, len(z), batch)], axis=0)
-        feats = rundir.upsample_to(feats, model.config.final_resolution)
-        feats = tf.reshape(feats, [len(self.genres), self.audio_clips, *feats.shape[1:]])
-        summaries.write_genre_summaries(self.writer, step, self.representation, self.genres,
-                                        feats, image_clips=self.audio_samples)
-
-
-def format_duration(seconds):
-    """'42s', '15m20s', '3h05m': short enough for a progress line."""
-    seconds = int(round(max(seconds, 0)))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
-
-
-def stage_name(config, stage):
-    """'stage 2/4 (8x32)': 1-based, as a person counts."""
-    return f"stage {stage + 1}/{config.num_stages} ({'x'.join(map(str, config.resolutions[stage]))})"
-
-
-class ProgressLog(keras.callbacks.Callback):
-    """One progress report over the whole run, counted from the model's own images_seen.
-
-    Keras' bar counts the steps of one fit() call against its epochs: with --max_steps it
-    jumped to the end, after a resume it started again at 1. This one reads images_seen
-    (restored with the checkpoint) against the run's target, so a resume continues the
-    count. Images/s and the ETA come from the current stage (later stages are slower), from
-    its first step's end on (that step traces the new train function).
-
-    A line every `every_steps` steps and at the last one (verbose 1; verbose 2 adds the
-    losses, 0 prints none); each stage change is logged. Lines rather than a bar redrawn
-    in place: TensorFlow's own log lines (checkpoint saves) would land inside such a bar.
-    """
-
-    BAR_WIDTH = 20
-
-    def __init__(self, schedule, config, batch_size, target_steps, every_steps, verbose,
-                 stream=None):
-        super().__init__()
-        self.schedule, self.config = schedule, config
-        self.target_images = target_steps * batch_size
-        self.target_steps, self.every_steps, self.verbose = target_steps, every_steps, verbose
-        self.stream = stream or sys.stdout
-        self._stage = None
-        self._window = None  # (time, images) at the end of the current stage's first step
-        self._rate = None
-
-    def on_train_begin(self, logs=None):
-        self._stage = self.model.stage
-
-    def on_train_batch_end(self, batch, logs=None):
-        model = self.model
-        step, images = int(model.step_counter.numpy()), int(model.images_seen.numpy())
-        now = time.time()
-        if model.stage != self._stage:
-            self._stage, self._window = model.stage, None
-            logging.info("%s begins at %s images%s",
-                         stage_name(self.config, model.stage).capitalize(),
-                         f"{self._stage_start(model.stage):,}",
-                         f", fading in over {self.schedule.transition_images:,} images"
-                         if model.stage > 0 else "")
-        if self._window is None:
-            self._window = (now, images)
-        elif now > self._window[0]:
-            self._rate = (images - self._window[1]) / (now - self._window[0])
-        if self.verbose > 0 and (step >= self.target_steps or step % self.every_steps == 0):
-            self.stream.write(self.line(images, logs) + "\n")
-            self.stream.flush()
-
-    def _stage_start(self, stage):
-        return next(p.start for p in self.schedule.phases() if p.stage == stage)
-
-    def line(self, images, logs=None):
-        """'[#####...] 1,600/48,000 images (3%)  stage 2/4 (8x32) alpha 0.42  52.0 images/s
-        ETA 15m20s', with the losses at verbose 2."""
-        target = max(self.target_images, 1)
-        done = min(images / target, 1.0)
-        filled = int(done * self.BAR_WIDTH)
-        parts = [f"[{'#' * filled}{'.' * (self.BAR_WIDTH - filled)}] {images:,}/"
-                 f"{self.target_images:,} images ({100 * done:.0f}%)",
-                 f"{stage_name(self.config, self.model.stage)} alpha "
-                 f"{float(self.model.alpha.numpy()):.2f}"]
-        if self._rate:
-            parts.append(f"{self._rate:.1f} images/s")
-            parts.append(f"ETA {format_duration(max(self.target_images - images, 0) / self._rate)}")
-        else:
-            parts.append("ETA --")
-        if self.verbose >= 2 and logs:
-            parts.append(" ".join(f"{name} {float(logs[name]):.4g}"
-                                  for name in ("d_loss", "g_loss") if name in logs))
-        return "  ".join(parts)
-
-
 # ----------------------------------------------------------------------------- main
 
 
@@ -581,7 +225,7 @@ def _prepare_run(source, chief=True, strategy=None):
     resuming = rundir.latest_checkpoint(train_dir) is not None
     if not chief or resuming:
         if strategy is not None:
-            _barrier(strategy)
+            distribution.barrier(strategy)
         saved = rundir.load_genres(train_dir)
         if list(saved) != list(source.genres):
             raise UsageError(
@@ -610,7 +254,7 @@ def _prepare_run(source, chief=True, strategy=None):
     rundir.save_schedule(train_dir, schedule)
     rundir.save_loss_config(train_dir, loss_config_from_flags())
     if strategy is not None:
-        _barrier(strategy)
+        distribution.barrier(strategy)
     return representation, config, schedule
 
 
@@ -634,7 +278,10 @@ def train():
     """
     check_flags()
     train_dir = FLAGS.train_dir
-    role = WorkerRole.from_flags()
+    try:
+        role = distribution.WorkerRole.from_tf_config(FLAGS.distribution)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     if not role.chief:
         scratch = tempfile.mkdtemp(prefix=f"gansynth_{role.task_type}{role.task_id}_")
         logging.info("%s is not the chief: it reads %s and writes its checkpoints to %s "
@@ -659,7 +306,7 @@ def train():
         raise
 
 
-def _train_locked(train_dir, scratch=None, role=WorkerRole()):
+def _train_locked(train_dir, scratch=None, role=distribution.WorkerRole()):
     """Trains into train_dir; a non-chief worker (`role`) writes into `scratch` instead."""
     from gansynth_tf import gan as gan_lib  # heavy; after flags are parsed
 
@@ -675,7 +322,7 @@ def _train_locked(train_dir, scratch=None, role=WorkerRole()):
         tf.config.experimental.enable_op_determinism()
     if FLAGS.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    strategy = make_strategy()
+    strategy = distribution.make_strategy(FLAGS.distribution)
 
     # A resumed run keeps the split it started with, even if files were added since.
     saved_split = split_lib.load(train_dir)
@@ -683,7 +330,7 @@ def _train_locked(train_dir, scratch=None, role=WorkerRole()):
     source = datasets.build_source(data_config, split="train", track_split=saved_split)
     if role.chief and getattr(source, "track_split", None) is not None and saved_split is None:
         source.track_split.save(train_dir)
-    multiworker = _multi_worker(strategy)
+    multiworker = distribution.multi_worker(strategy)
     representation, config, schedule = _prepare_run(source, role.chief,
                                                     strategy if multiworker else None)
     if role.chief:

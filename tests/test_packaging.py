@@ -42,10 +42,11 @@ def test_the_console_scripts_are_installed_and_point_at_the_entries():
 
 
 def test_the_train_script_parses_the_trainers_flags(tmp_path):
-    # absl's --helpfull exits 1 by design; it lists the trainer's flags under its module.
+    # absl's --helpfull exits 1 by design; it lists the trainer's flags under the module
+    # that defines them.
     result = _run([shutil.which("gansynth-train", path=BIN), "--helpfull"], tmp_path)
     assert result.returncode == 1, result.stderr[-2000:]
-    assert "gansynth_tf.train:" in result.stdout and "--train_dir" in result.stdout
+    assert "gansynth_tf.train_flags:" in result.stdout and "--train_dir" in result.stdout
     assert "Unable to register" not in result.stderr, result.stderr[-2000:]
 
 
