@@ -1,0 +1,103 @@
+"""Peak RSS of the training step alone: flags/music_cpu.cfg's network on a random batch.
+
+Each case runs in a fresh subprocess (this script with --case=B:STAGES). It builds the
+recipe's GAN (6 stages 4x8 -> 128x256, channels 128,128,96,64,32,16, projection critic,
+the penalty on a quarter of each batch, mode seeking), then for each stage in STAGES fits
+3 steps at alpha 0.5 and 3 at alpha 1 on one repeated random batch (no input pipeline),
+and reports VmRSS / VmHWM after each. So it separates what the step costs from what the
+data costs (bench_data_memory.py), and shows whether the traces of earlier stages stay.
+
+    python bench/bench_train_memory.py --output_json=bench/results/train_memory.json
+    python bench/bench_train_memory.py --cases=16:0,1,2,3,4,5 --cases=16:5
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+import bench_common as bc
+
+FLAGS = flags.FLAGS
+flags.DEFINE_multi_string("cases", ["4:5", "16:5", "32:5", "16:0,1,2,3,4,5"],
+                          "BATCH:STAGES cases (stages 0-based, in the order run).")
+flags.DEFINE_string("case", None, "Internal: run this one case in this process.")
+flags.DEFINE_string("output_json", None, "Where to write the figures as JSON.")
+
+RESOLUTIONS = ((4, 8), (8, 16), (16, 32), (32, 64), (64, 128), (128, 256))
+CHANNELS = (128, 128, 96, 64, 32, 16)
+
+
+def _status_mb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def run_one(case):
+    import numpy as np  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    from gansynth_tf import gan as gan_lib  # pylint: disable=import-outside-toplevel
+    from gansynth_tf import networks  # pylint: disable=import-outside-toplevel
+    from gansynth_tf.losses import LossConfig  # pylint: disable=import-outside-toplevel
+
+    batch, stages = case.split(":")
+    batch, stages = int(batch), [int(s) for s in stages.split(",")]
+    out = {"case": case, "batch": batch, "import_rss_mb": _status_mb("VmRSS"), "phases": []}
+    config = networks.NetworkConfig(RESOLUTIONS, CHANNELS, CHANNELS, 5, 128,
+                                    conditioning="projection")
+    gan = gan_lib.build_gan(config, seed=0)
+    gan.compile(loss=LossConfig(penalty_fraction=0.25, mode_seeking_weight=1.0))
+    out["built_rss_mb"] = _status_mb("VmRSS")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, *RESOLUTIONS[-1], 2)).astype(np.float32)
+    y = np.eye(5, dtype=np.float32)[np.arange(batch) % 5]
+    data = tf.data.Dataset.from_tensors((x, y)).repeat()
+    for stage in stages:
+        for alpha in (0.5, 1.0):
+            gan.set_stage(stage, alpha)
+            t0 = time.time()
+            gan.fit(data, steps_per_epoch=3, epochs=1, verbose=0)
+            out["phases"].append({"stage": stage, "alpha": alpha, "seconds": time.time() - t0,
+                                  "rss_mb": _status_mb("VmRSS"),
+                                  "hwm_mb": _status_mb("VmHWM")})
+    out["peak_rss_mb"] = _status_mb("VmHWM")
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def main(argv):
+    del argv
+    if FLAGS.case:
+        bc.quiet_tf()
+        run_one(FLAGS.case)
+        return
+    info, rows = bc.machine_info(), []
+    results = []
+    for case in FLAGS.cases:
+        proc = subprocess.run([sys.executable, os.path.abspath(__file__), f"--case={case}"],
+                              capture_output=True, text=True, check=False)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+        if proc.returncode or not lines:
+            print(proc.stderr[-3000:], file=sys.stderr)
+            raise SystemExit(f"case {case} failed (exit {proc.returncode})")
+        result = json.loads(lines[-1][len("RESULT "):])
+        results.append(result)
+        last = result["phases"][-1]
+        rows.append([case, f"{result['import_rss_mb']:.0f}", f"{result['built_rss_mb']:.0f}",
+                     f"{last['rss_mb']:.0f}", f"{result['peak_rss_mb']:.0f}"])
+        print(f"  {case}: peak {result['peak_rss_mb']:.0f} MB", flush=True)
+    print(bc.markdown_table(["batch:stages", "import MB", "built MB", "after last MB",
+                             "peak MB"], rows))
+    if FLAGS.output_json:
+        info["cases"] = results
+        bc.write_json(FLAGS.output_json, bc.finish(info))
+
+
+if __name__ == "__main__":
+    app.run(main)
