@@ -4,6 +4,9 @@ Every case runs in a fresh subprocess (this script with --case=NAME), which repo
 `ru_maxrss` after importing TensorFlow + gansynth_tf and at the end, so no peak is inherited.
 
 Cases:
+  decode_long_tfio_whole  a 20-minute 48 kHz stereo FLAC decoded to 16 kHz mono by
+                     tensorflow-io, whole (what every decodable file got before session 8)
+  decode_long_streamed    the same file as it is decoded now: streamed by soundfile in blocks
   resample           one 5-minute 48 kHz track resampled to 16 kHz by resample_tf (libsoxr in
                      the graph; until session 8 a polyphase matmul of our own, whose figures
                      are kept in bench/README.md)
@@ -34,8 +37,8 @@ from absl import app, flags  # noqa: E402
 import bench_common as bc  # noqa: E402
 
 FLAGS = flags.FLAGS
-CASES = ("resample", "pipeline_memory", "pipeline_disk",
-         "pipeline_none")
+CASES = ("resample", "decode_long_tfio_whole", "decode_long_streamed", "pipeline_memory",
+         "pipeline_disk", "pipeline_none")
 flags.DEFINE_list("cases", list(CASES), f"Cases, from {', '.join(CASES)}.")
 flags.DEFINE_string("case", None, "Internal: run this one case in this process.")
 flags.DEFINE_string("data_dir", None, "A folder per genre of real tracks (pipeline cases).")
@@ -72,6 +75,41 @@ def _pipeline(cache):
             "cache_mode": {"memory": "in memory", "disk": "on disk", "none": "none"}[cache]}
 
 
+LONG_TRACK = os.path.join(tempfile.gettempdir(), "gansynth_bench_long_20min_48k_stereo.flac")
+
+
+def _long_track():
+    """A 20-minute 48 kHz stereo 16-bit FLAC (written once, in its own process)."""
+    if not os.path.exists(LONG_TRACK):
+        import numpy as np  # pylint: disable=import-outside-toplevel
+        import soundfile  # pylint: disable=import-outside-toplevel
+
+        rng = np.random.default_rng(0)
+        with soundfile.SoundFile(LONG_TRACK + ".part", "w", 48000, 2, "PCM_16",
+                                 format="FLAC") as f:
+            for _ in range(20):  # a minute at a time
+                t = np.arange(48000 * 60) / 48000
+                tone = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 2000) * t)
+                f.write(np.stack([tone, 0.5 * tone], 1) + 0.01 * rng.standard_normal(
+                    (len(t), 2)))
+        os.replace(LONG_TRACK + ".part", LONG_TRACK)
+    return LONG_TRACK
+
+
+def _decode_long(tf, audio_io, whole):
+    """Decode the long track to 16 kHz mono: tensorflow-io whole, or soundfile streamed."""
+    path = LONG_TRACK
+    if whole:  # what tfio did for every file it can decode, before long files streamed
+        audio_io.STREAM_ABOVE_MB = float("inf")
+    info = audio_io.probe_audio(path)
+    kind = audio_io.decoder_kind(info, "tfio", 16000)
+    t0 = time.time()
+    wave = audio_io.read_wave(path, 16000, backend="tfio")
+    return {"seconds": time.time() - t0, "decoder": "soundfile streamed"
+            if kind == audio_io.KIND_SOUNDFILE else "tensorflow-io whole",
+            "track_minutes": info.seconds / 60, "output_mb": wave.nbytes / 2**20}
+
+
 def run_one(case):
     import numpy as np  # pylint: disable=import-outside-toplevel
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
@@ -87,6 +125,8 @@ def run_one(case):
         y = fn(wave).numpy()
         out.update({"seconds": time.time() - t0, "output_samples": int(len(y)),
                     "input_mb": wave.shape[0] * 4 / 2**20})
+    elif case.startswith("decode_long"):
+        out.update(_decode_long(tf, audio_io, whole=case.endswith("_whole")))
     else:
         out.update(_pipeline(case.split("_", 1)[1]))
     out["peak_rss_mb"] = _maxrss_mb()
@@ -100,6 +140,8 @@ def main(argv):
         run_one(FLAGS.case)
         return
     rows = []
+    if any(case.startswith("decode_long") for case in FLAGS.cases):
+        _long_track()
     for case in FLAGS.cases:
         if case.startswith("pipeline") and not FLAGS.data_dir:
             raise SystemExit(f"--data_dir is needed for {case}")

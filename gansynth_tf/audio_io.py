@@ -186,12 +186,24 @@ def probe_audio(path):
 
 
 def decoder_kind(info, backend, target_rate):
-    """Which decoder reads a file under `backend`; KIND_SOUNDFILE is the per-file fallback."""
+    """Which decoder reads a file under `backend`; KIND_SOUNDFILE is the per-file fallback.
+
+    Files whose whole decoded audio (float32, every channel, at the file's rate) would pass
+    STREAM_ABOVE_MB go to soundfile, which streams them (:func:`load_audio_np`):
+    tensorflow-io decodes a file whole, and a long stereo track at 48 kHz is gigabytes.
+    """
+    del target_rate  # every pair of rates resamples the same way
     if backend != "tfio":
         return KIND_SOUNDFILE
-    kind = _TFIO_KINDS.get((info.format, info.subtype), KIND_SOUNDFILE)
-    return kind
+    if info.frames * info.channels * 4 > STREAM_ABOVE_MB * 2**20:
+        return KIND_SOUNDFILE
+    return _TFIO_KINDS.get((info.format, info.subtype), KIND_SOUNDFILE)
 
+
+# Files decoding to more than this (float32, all channels, native rate) are streamed by
+# soundfile rather than decoded whole by tensorflow-io.
+STREAM_ABOVE_MB = 64
+STREAM_BLOCK_FRAMES = 1 << 16
 
 # ----------------------------------------------------------------------------- resampling
 
@@ -234,10 +246,28 @@ def resample_tf(wave, rate_in, rate_out):
 
 
 def load_audio_np(path, sample_rate):
-    """Decodes any libsndfile-readable file to mono float32 [n] at `sample_rate`."""
-    data, rate = soundfile.read(path, dtype="float32", always_2d=True)
-    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    return resample_np(mono, int(rate), int(sample_rate))
+    """Decodes any libsndfile-readable file to mono float32 [n] at `sample_rate`.
+
+    Streams: blocks of STREAM_BLOCK_FRAMES are down-mixed and resampled as they are read,
+    so beside the output only one block is held, however long the file. The samples equal
+    those of decoding the whole file and calling :func:`resample_np` (libsoxr's stream and
+    one-shot calls agree exactly; tested).
+    """
+    sample_rate = int(sample_rate)
+    with soundfile.SoundFile(path) as f:
+        rate = int(f.samplerate)
+        stream = (None if rate == sample_rate else
+                  soxr.ResampleStream(rate, sample_rate, 1, dtype="float32", quality="HQ"))
+        pieces = []
+        for block in f.blocks(blocksize=STREAM_BLOCK_FRAMES, dtype="float32",
+                              always_2d=True):
+            mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
+            pieces.append(mono if stream is None else stream.resample_chunk(mono))
+        if stream is not None:
+            pieces.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
+    if not pieces:
+        return np.zeros(0, np.float32)
+    return np.concatenate(pieces).astype(np.float32, copy=False)
 
 
 def _soundfile_branch(path, sample_rate):

@@ -191,3 +191,28 @@ def test_resolve_backend_rejects_unknown():
     with pytest.raises(ValueError, match="audio_backend"):
         audio_io.resolve_backend("ffmpeg")
     assert audio_io.resolve_backend("soundfile") == "soundfile"
+
+
+@pytest.mark.parametrize("rate, channels", [(48000, 2), (44100, 1), (16000, 2)])
+def test_streamed_decode_equals_the_whole_file_decoded_at_once(tmp_path, monkeypatch,
+                                                               rate, channels):
+    # Blocks of 1000 frames: dozens of block seams inside 1.3 s.
+    monkeypatch.setattr(audio_io, "STREAM_BLOCK_FRAMES", 1000)
+    x = np.random.default_rng(rate).standard_normal((int(1.3 * rate) + 7, channels))
+    path = str(tmp_path / f"long track {rate}.flac")
+    soundfile.write(path, (0.2 * x).astype(np.float32), rate, subtype="PCM_24")
+    whole, _ = soundfile.read(path, dtype="float32", always_2d=True)
+    ref = audio_io.resample_np(whole.mean(axis=1), rate, 16000)
+    got = audio_io.load_audio_np(path, 16000)
+    assert got.dtype == np.float32
+    assert got.shape == ref.shape == (audio_io.resampled_length(len(whole), rate, 16000),)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6)
+
+
+def test_long_files_are_streamed_by_soundfile_whatever_the_backend():
+    minutes = audio_io.STREAM_ABOVE_MB * 2**20 / (48000 * 2 * 4) / 60
+    frames = minutes * 60 * 48000
+    short = audio_io.AudioInfo("a.flac", "FLAC", "PCM_16", 48000, int(0.9 * frames), 2)
+    long_ = audio_io.AudioInfo("b.flac", "FLAC", "PCM_16", 48000, int(1.1 * frames), 2)
+    assert audio_io.decoder_kind(short, "tfio", 16000) == audio_io.KIND_FLAC_INT16
+    assert audio_io.decoder_kind(long_, "tfio", 16000) == audio_io.KIND_SOUNDFILE
