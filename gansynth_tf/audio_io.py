@@ -6,7 +6,7 @@ Two backends give the same samples:
   tensorflow-io's ``decode_wav`` / ``decode_flac`` / ``decode_vorbis`` / ``decode_mp3``
   (integer PCM is scaled to [-1, 1]).
 * ``soundfile``: the file is decoded by libsndfile in a ``tf.numpy_function`` and
-  resampled in numpy.
+  resampled in numpy, streamed in blocks; long files take this path under either backend.
 
 Both resample with libsoxr at its high quality (:func:`resample_np`, what
 ``librosa.load`` uses by default), so the two backends agree to float32 rounding.
