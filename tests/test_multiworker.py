@@ -157,6 +157,9 @@ def test_a_killed_cluster_restarted_resumes_from_the_chief_checkpoint(tmp_path):
         stop(workers)
     killed_at = checkpoint_step(train_dir)
     assert killed_at is not None and killed_at >= 2, [tail(log) for _, log in workers]
+    # The chief either died holding its lock (killed) or saw its peer's failure first and
+    # released it on the way out: which one depends on timing, and both must resume.
+    lock_left = os.path.exists(os.path.join(train_dir, "train.lock"))
 
     workers = start_cluster(train_dir, [*ARGS, f"--max_steps={killed_at + 2}"], tmp_path,
                             "resumed")
@@ -170,5 +173,6 @@ def test_a_killed_cluster_restarted_resumes_from_the_chief_checkpoint(tmp_path):
         assert "Resuming from" in log and f"Step {killed_at} of {killed_at + 2}" in log, \
             log[-3000:]
         assert f"(step {killed_at + 2})" in log
-    assert "Taking over" in logs[0], "the chief takes the killed chief's lock over"
+    assert ("Taking over" in logs[0]) == lock_left, \
+        "the chief takes over a lock left behind, and only then"
     assert checkpoint_step(train_dir) == killed_at + 2
