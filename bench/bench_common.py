@@ -6,6 +6,7 @@ interpreter too.
 
 import contextlib
 import datetime
+import json
 import os
 import platform
 import re
@@ -153,3 +154,50 @@ def write_json(path, obj):
 def quiet_tf():
     """Silence TF's C++ info logs (call before importing TensorFlow)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+# --------------------------------------------------------------- one case per fresh process
+
+RESULT_PREFIX = "RESULT "
+
+
+def proc_status_mb(field):
+    """A /proc/self/status size in MB ("VmRSS" now, "VmHWM" the peak); None off Linux."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def peak_rss_mb():
+    """This process's peak RSS: VmHWM, which exec resets (ru_maxrss keeps the forking
+    parent's peak across it), else ru_maxrss."""
+    hwm = proc_status_mb("VmHWM")
+    if hwm is not None:
+        return hwm
+    import resource  # pylint: disable=import-outside-toplevel
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def print_result(obj):
+    """What a case subprocess reports to :func:`run_case`: one JSON line on stdout."""
+    print(RESULT_PREFIX + json.dumps(obj), flush=True)
+
+
+def run_case(script, args, name):
+    """Runs `script` with `args` in a fresh interpreter; returns its :func:`print_result`
+    dict. Exits naming the case (`name`) and showing its stderr's tail if it failed."""
+    import sys  # pylint: disable=import-outside-toplevel
+
+    proc = subprocess.run([sys.executable, os.path.abspath(script), *args],
+                          capture_output=True, text=True, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_PREFIX)]
+    if proc.returncode or not lines:
+        print(proc.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"{name} failed (exit {proc.returncode})")
+    return json.loads(lines[-1][len(RESULT_PREFIX):])

@@ -24,11 +24,7 @@ datasets.config.TRACK_SHUFFLE_MB), while the memory cache grows by ~230 MB per h
         --output_json=bench/results/data_memory.json
 """
 
-import json
 import os
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 
@@ -44,10 +40,6 @@ flags.DEFINE_string("case", None, "Internal: run this one case in this process."
 flags.DEFINE_string("data_dir", None, "A folder per genre of real tracks (pipeline cases).")
 flags.DEFINE_integer("batches", 200, "Batches read after the first (pipeline cases).")
 flags.DEFINE_string("output_json", None, "Where to write the figures as JSON.")
-
-
-def _maxrss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _pipeline(cache):
@@ -115,7 +107,7 @@ def run_one(case):
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
     from gansynth_tf import audio_io  # pylint: disable=import-outside-toplevel
-    floor = _maxrss_mb()
+    floor = bc.peak_rss_mb()
     out = {"case": case, "import_rss_mb": floor}
     if case.startswith("resample"):
         wave = tf.constant(np.random.default_rng(0).standard_normal(48000 * 300)
@@ -129,8 +121,8 @@ def run_one(case):
         out.update(_decode_long(tf, audio_io, whole=case.endswith("_whole")))
     else:
         out.update(_pipeline(case.split("_", 1)[1]))
-    out["peak_rss_mb"] = _maxrss_mb()
-    print("RESULT " + json.dumps(out), flush=True)
+    out["peak_rss_mb"] = bc.peak_rss_mb()
+    bc.print_result(out)
 
 
 def main(argv):
@@ -145,15 +137,9 @@ def main(argv):
     for case in FLAGS.cases:
         if case.startswith("pipeline") and not FLAGS.data_dir:
             raise SystemExit(f"--data_dir is needed for {case}")
-        cmd = [sys.executable, os.path.abspath(__file__), f"--case={case}",
-               f"--batches={FLAGS.batches}"] + ([f"--data_dir={FLAGS.data_dir}"]
-                                                if FLAGS.data_dir else [])
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-        if proc.returncode or not lines:
-            print(proc.stderr[-3000:], file=sys.stderr)
-            raise SystemExit(f"case {case} failed (exit {proc.returncode})")
-        row = json.loads(lines[-1][len("RESULT "):])
+        args = [f"--case={case}", f"--batches={FLAGS.batches}"] + (
+            [f"--data_dir={FLAGS.data_dir}"] if FLAGS.data_dir else [])
+        row = bc.run_case(__file__, args, f"case {case}")
         rows.append(row)
         print(f"{case:18s} peak RSS {row['peak_rss_mb']:7.0f} MB "
               f"(import {row['import_rss_mb']:.0f})"

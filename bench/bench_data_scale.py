@@ -34,12 +34,9 @@ Then, in one run:
 """
 
 import functools
-import json
 import os
 import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 
@@ -294,25 +291,12 @@ def features_section(root):
 # ----------------------------------------------------------------------------- memory
 
 
-def _maxrss_mb():
-    """Peak RSS of this process: VmHWM (reset by exec; ru_maxrss keeps the forking
-    parent's peak across it), else ru_maxrss."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def memory_case(root, mode):
     import tensorflow as tf  # pylint: disable=import-outside-toplevel  # noqa: F401
 
     from gansynth_tf import datasets  # pylint: disable=import-outside-toplevel
 
-    floor = _maxrss_mb()
+    floor = bc.peak_rss_mb()
     cache_dir = tempfile.mkdtemp(prefix="scale_cache_") if mode == "disk" else None
     src = datasets.build_source(_config(root, cache=mode != "none", cache_dir=cache_dir))
     b = FLAGS.batch_size
@@ -325,27 +309,22 @@ def memory_case(root, mode):
     out = {"mode": mode, "cache_mode": src.cache_mode, "import_rss_mb": floor,
            "decoded_mb": src.decoded_bytes / 2**20, "tracks": len(src.paths),
            "clips_per_epoch": src.num_clips, "batches": batches, "seconds": secs,
-           "clips_per_s": batches * b / secs, "peak_rss_mb": _maxrss_mb()}
+           "clips_per_s": batches * b / secs, "peak_rss_mb": bc.peak_rss_mb()}
     if cache_dir:
         out["disk_cache_mb"] = _du_mb(cache_dir)
         shutil.rmtree(cache_dir, ignore_errors=True)
-    print("RESULT " + json.dumps(out), flush=True)
+    bc.print_result(out)
 
 
 def memory_section():
     rows = []
     for mode in FLAGS.rss_modes:
-        cmd = [sys.executable, os.path.abspath(__file__), f"--case={mode}",
-               f"--tracks={FLAGS.tracks}", f"--track_seconds={FLAGS.track_seconds}",
-               f"--corpus_rate={FLAGS.corpus_rate}", f"--format={FLAGS.format}",
-               f"--corpus_dir={FLAGS.corpus_dir}", f"--batch_size={FLAGS.batch_size}",
-               f"--rss_extra_batches={FLAGS.rss_extra_batches}"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-        if proc.returncode or not lines:
-            print(proc.stderr[-3000:], file=sys.stderr)
-            raise SystemExit(f"memory case {mode} failed (exit {proc.returncode})")
-        row = json.loads(lines[-1][len("RESULT "):])
+        args = [f"--case={mode}", f"--tracks={FLAGS.tracks}",
+                f"--track_seconds={FLAGS.track_seconds}", f"--corpus_rate={FLAGS.corpus_rate}",
+                f"--format={FLAGS.format}",
+                f"--corpus_dir={FLAGS.corpus_dir}", f"--batch_size={FLAGS.batch_size}",
+                f"--rss_extra_batches={FLAGS.rss_extra_batches}"]
+        row = bc.run_case(__file__, args, f"memory case {mode}")
         rows.append(row)
         print(f"  cache {mode:6s}: peak RSS {row['peak_rss_mb']:6.0f} MB (import "
               f"{row['import_rss_mb']:.0f}, decoded audio {row['decoded_mb']:.0f} MB), "

@@ -11,10 +11,6 @@ data costs (bench_data_memory.py), and shows whether the traces of earlier stage
     python bench/bench_train_memory.py --cases=16:0,1,2,3,4,5 --cases=16:5
 """
 
-import json
-import os
-import subprocess
-import sys
 import time
 
 from absl import app, flags
@@ -31,14 +27,6 @@ RESOLUTIONS = ((4, 8), (8, 16), (16, 32), (32, 64), (64, 128), (128, 256))
 CHANNELS = (128, 128, 96, 64, 32, 16)
 
 
-def _status_mb(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
 def run_one(case):
     import numpy as np  # pylint: disable=import-outside-toplevel
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
@@ -49,12 +37,12 @@ def run_one(case):
 
     batch, stages = case.split(":")
     batch, stages = int(batch), [int(s) for s in stages.split(",")]
-    out = {"case": case, "batch": batch, "import_rss_mb": _status_mb("VmRSS"), "phases": []}
+    out = {"case": case, "batch": batch, "import_rss_mb": bc.proc_status_mb("VmRSS"), "phases": []}
     config = networks.NetworkConfig(RESOLUTIONS, CHANNELS, CHANNELS, 5, 128,
                                     conditioning="projection")
     gan = gan_lib.build_gan(config, seed=0)
     gan.compile(loss=LossConfig(penalty_fraction=0.25, mode_seeking_weight=1.0))
-    out["built_rss_mb"] = _status_mb("VmRSS")
+    out["built_rss_mb"] = bc.proc_status_mb("VmRSS")
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, *RESOLUTIONS[-1], 2)).astype(np.float32)
     y = np.eye(5, dtype=np.float32)[np.arange(batch) % 5]
@@ -65,10 +53,10 @@ def run_one(case):
             t0 = time.time()
             gan.fit(data, steps_per_epoch=3, epochs=1, verbose=0)
             out["phases"].append({"stage": stage, "alpha": alpha, "seconds": time.time() - t0,
-                                  "rss_mb": _status_mb("VmRSS"),
-                                  "hwm_mb": _status_mb("VmHWM")})
-    out["peak_rss_mb"] = _status_mb("VmHWM")
-    print("RESULT " + json.dumps(out), flush=True)
+                                  "rss_mb": bc.proc_status_mb("VmRSS"),
+                                  "hwm_mb": bc.peak_rss_mb()})
+    out["peak_rss_mb"] = bc.peak_rss_mb()
+    bc.print_result(out)
 
 
 def main(argv):
@@ -80,13 +68,7 @@ def main(argv):
     info, rows = bc.machine_info(), []
     results = []
     for case in FLAGS.cases:
-        proc = subprocess.run([sys.executable, os.path.abspath(__file__), f"--case={case}"],
-                              capture_output=True, text=True, check=False)
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-        if proc.returncode or not lines:
-            print(proc.stderr[-3000:], file=sys.stderr)
-            raise SystemExit(f"case {case} failed (exit {proc.returncode})")
-        result = json.loads(lines[-1][len("RESULT "):])
+        result = bc.run_case(__file__, [f"--case={case}"], f"case {case}")
         results.append(result)
         last = result["phases"][-1]
         rows.append([case, f"{result['import_rss_mb']:.0f}", f"{result['built_rss_mb']:.0f}",

@@ -31,20 +31,13 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_gan import TINY  # the tiny network of the GAN tests
 
 from gansynth_tf import losses
 from gansynth_tf.gan import build_gan
 from gansynth_tf.losses import ADVERSARIAL_LOSSES, LossConfig, gradient_penalty, r1_penalty
-from gansynth_tf.networks import Discriminator, NetworkConfig
+from gansynth_tf.networks import Discriminator
 
-# The tiny network of tests/test_gan.py.
-TINY = NetworkConfig(
-    resolutions=((2, 8), (4, 16)),
-    gen_channels=(16, 8),
-    disc_channels=(16, 8),
-    num_genres=4,
-    latent_dim=8,
-)
 MIXED = "mixed_float16"
 STEPS = 4
 LR = 0.01
