@@ -7,6 +7,10 @@ pipeline cost). The stage's fade-in alpha is 1. Used to design the recipe for it
 
     python bench/bench_music_stages.py --candidates=music \
         --output_json=bench/results/music_stages.json
+    python bench/bench_music_stages.py --policies=float32,mixed_bfloat16
+
+--policies times each stage under each Keras dtype policy in turn, side by side, so their
+ratio is measured under the same load.
 """
 import time
 
@@ -33,6 +37,7 @@ CANDIDATES = {
 flags.DEFINE_list("candidates", ["music"], f"Schedules to time: {sorted(CANDIDATES)}.")
 flags.DEFINE_list("stages", None, "Stages to time (default all).")
 flags.DEFINE_integer("batch", 16, "Batch size.")
+flags.DEFINE_list("policies", ["float32"], "Keras dtype policies to time each stage under.")
 flags.DEFINE_integer("steps", 6, "Timed steps per stage (after 2 untimed).")
 flags.DEFINE_integer("num_genres", 5, "Genres (one-hot width).")
 flags.DEFINE_string("output_json", None, "Where to write the figures as JSON.")
@@ -51,7 +56,8 @@ class StepTimer(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self._t)
 
 
-def time_stage(name, stage):
+def time_stage(name, stage, policy):
+    keras.mixed_precision.set_global_policy(policy)
     resolutions, channels = CANDIDATES[name]
     config = networks.NetworkConfig(resolutions, channels, channels, FLAGS.num_genres,
                                     latent_dim=128, conditioning="projection")
@@ -69,7 +75,7 @@ def time_stage(name, stage):
     timer = StepTimer()
     gan.fit(data, steps_per_epoch=FLAGS.steps, epochs=1, verbose=0, callbacks=[timer])
     med = float(np.median(timer.times))
-    return {"candidate": name, "stage": stage, "resolution": "x".join(map(str, resolutions[stage])),
+    return {"candidate": name, "stage": stage, "policy": policy, "resolution": "x".join(map(str, resolutions[stage])),
             "channels": channels[stage], "batch": FLAGS.batch,
             "median_step_s": med, "images_per_s": FLAGS.batch / med,
             "params_g": int(sum(np.prod(v.shape) for v in gan.generator.weights))}
@@ -81,10 +87,12 @@ def main(argv):
     for name in FLAGS.candidates:
         n = len(CANDIDATES[name][0])
         for stage in [int(s) for s in (FLAGS.stages or range(n))]:
-            r = time_stage(name, stage)
-            rows.append(r)
-            print(f"{name} stage {stage} {r['resolution']:>8} ch {r['channels']:4d}: "
-                  f"{r['images_per_s']:7.1f} img/s ({r['median_step_s']:.3f} s/step)", flush=True)
+            for policy in FLAGS.policies:
+                r = time_stage(name, stage, policy)
+                rows.append(r)
+                print(f"{name} stage {stage} {r['resolution']:>8} ch {r['channels']:4d} "
+                      f"{policy}: {r['images_per_s']:7.1f} img/s "
+                      f"({r['median_step_s']:.3f} s/step)", flush=True)
     if FLAGS.output_json:
         bc.write_json(FLAGS.output_json, bc.finish({"machine": bc.machine_info(), "stages": rows}))
 

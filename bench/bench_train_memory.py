@@ -9,6 +9,10 @@ data costs (bench_data_memory.py), and shows whether the traces of earlier stage
 
     python bench/bench_train_memory.py --output_json=bench/results/train_memory.json
     python bench/bench_train_memory.py --cases=16:0,1,2,3,4,5 --cases=16:5
+    python bench/bench_train_memory.py --cases=16:5 --cases=16:5:mixed_bfloat16
+
+A case is BATCH:STAGES[:POLICY]; POLICY is a Keras dtype policy (default float32). Each
+phase also records its seconds, so the last stage's images/s sits beside its memory.
 """
 
 import time
@@ -19,7 +23,8 @@ import bench_common as bc
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("cases", ["4:5", "16:5", "32:5", "16:0,1,2,3,4,5"],
-                          "BATCH:STAGES cases (stages 0-based, in the order run).")
+                          "BATCH:STAGES[:POLICY] cases (stages 0-based, in the order run; "
+                          "POLICY a Keras dtype policy, default float32).")
 flags.DEFINE_string("case", None, "Internal: run this one case in this process.")
 flags.DEFINE_string("output_json", None, "Where to write the figures as JSON.")
 
@@ -35,9 +40,14 @@ def run_one(case):
     from gansynth_tf import networks  # pylint: disable=import-outside-toplevel
     from gansynth_tf.losses import LossConfig  # pylint: disable=import-outside-toplevel
 
-    batch, stages = case.split(":")
+    import keras  # pylint: disable=import-outside-toplevel
+
+    batch, stages, *policy = case.split(":")
     batch, stages = int(batch), [int(s) for s in stages.split(",")]
-    out = {"case": case, "batch": batch, "import_rss_mb": bc.proc_status_mb("VmRSS"), "phases": []}
+    policy = policy[0] if policy else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    out = {"case": case, "batch": batch, "policy": policy,
+           "import_rss_mb": bc.proc_status_mb("VmRSS"), "phases": []}
     config = networks.NetworkConfig(RESOLUTIONS, CHANNELS, CHANNELS, 5, 128,
                                     conditioning="projection")
     gan = gan_lib.build_gan(config, seed=0)
@@ -52,7 +62,12 @@ def run_one(case):
             gan.set_stage(stage, alpha)
             t0 = time.time()
             gan.fit(data, steps_per_epoch=3, epochs=1, verbose=0)
-            out["phases"].append({"stage": stage, "alpha": alpha, "seconds": time.time() - t0,
+            t1 = time.time()
+            # Three more steps, traced already: their time is the step's, not the trace's.
+            gan.fit(data, steps_per_epoch=3, epochs=1, verbose=0)
+            seconds = time.time() - t1
+            out["phases"].append({"stage": stage, "alpha": alpha, "seconds": t1 - t0,
+                                  "images_per_second": 3 * batch / seconds,
                                   "rss_mb": bc.proc_status_mb("VmRSS"),
                                   "hwm_mb": bc.peak_rss_mb()})
     out["peak_rss_mb"] = bc.peak_rss_mb()
@@ -72,10 +87,11 @@ def main(argv):
         results.append(result)
         last = result["phases"][-1]
         rows.append([case, f"{result['import_rss_mb']:.0f}", f"{result['built_rss_mb']:.0f}",
-                     f"{last['rss_mb']:.0f}", f"{result['peak_rss_mb']:.0f}"])
+                     f"{last['rss_mb']:.0f}", f"{result['peak_rss_mb']:.0f}",
+                     f"{last['images_per_second']:.1f}"])
         print(f"  {case}: peak {result['peak_rss_mb']:.0f} MB", flush=True)
     print(bc.markdown_table(["batch:stages", "import MB", "built MB", "after last MB",
-                             "peak MB"], rows))
+                             "peak MB", "last images/s"], rows))
     if FLAGS.output_json:
         info["cases"] = results
         bc.write_json(FLAGS.output_json, bc.finish(info))

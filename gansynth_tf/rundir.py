@@ -141,7 +141,9 @@ class TrainedGenerator:
             raise FileNotFoundError(
                 f"no checkpoint in {checkpoint_dir(train_dir)}: train first (run_training.py "
                 f"--train_dir={train_dir}) or point at another run")
-        self.generator = networks.Generator(self.network_config)
+        # float32 whatever precision trained it (the weights are float32 in every policy):
+        # samples, exports and evaluations do not depend on the training machine.
+        self.generator = networks.Generator(self.network_config, dtype="float32")
         self.images_seen = tf.Variable(0, dtype=tf.int64, trainable=False)
         ckpt = tf.train.Checkpoint(ema_generator=self.generator, images_seen=self.images_seen)
         status = ckpt.restore(checkpoint)

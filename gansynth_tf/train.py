@@ -27,6 +27,7 @@ from gansynth_tf import (
     losses,
     networks,
     normalizers,
+    precision,
     progressive,
     rundir,
     runlock,
@@ -320,8 +321,13 @@ def _train_locked(train_dir, scratch=None, role=distribution.WorkerRole()):
         # Picks deterministic kernels (or raises for ops that have none) and runs tf.data
         # maps in order; the data config's `deterministic` says the same to the pipeline.
         tf.config.experimental.enable_op_determinism()
-    if FLAGS.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        policy = precision.from_flags(FLAGS.precision, FLAGS.mixed_precision,
+                                      has_gpu=bool(tf.config.list_physical_devices("GPU")))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    keras.mixed_precision.set_global_policy(policy)
+    logging.info("Compute precision: %s (--precision=%s)", policy, FLAGS.precision)
     strategy = distribution.make_strategy(FLAGS.distribution)
 
     # A resumed run keeps the split it started with, even if files were added since.

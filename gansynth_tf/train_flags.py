@@ -6,7 +6,7 @@ performance and scale. The loss flags take their defaults from ``losses.LossConf
 
 from absl import flags
 
-from gansynth_tf import datasets, distribution, losses, networks, normalizers
+from gansynth_tf import datasets, distribution, losses, networks, normalizers, precision
 
 FLAGS = flags.FLAGS
 
@@ -137,7 +137,12 @@ flags.DEFINE_integer("transition_images", 800_000, "Images per fade-in phase (GA
 
 # ---- performance and scale
 flags.DEFINE_boolean("jit_compile", False, "Compile the train step with XLA.")
-flags.DEFINE_boolean("mixed_precision", False, "mixed_float16 with loss scaling (GPU).")
+flags.DEFINE_boolean("mixed_precision", False, "Same as --precision=mixed_float16 (float16 "
+                     "compute with loss scaling, for GPUs).")
+flags.DEFINE_enum("precision", "float32", list(precision.PRECISIONS), "Compute precision "
+                  "(variables stay float32): mixed_bfloat16 halves activation memory and is "
+                  "faster on CPUs with native bfloat16 (AVX512_BF16, AMX); auto = that on "
+                  "such a CPU without a GPU, float32 otherwise.")
 flags.DEFINE_enum("distribution", "none", list(distribution.KINDS), "tf.distribute "
                   "strategy: one device, MirroredStrategy over local GPUs, or "
                   "MultiWorkerMirroredStrategy over machines (TF_CONFIG).")
