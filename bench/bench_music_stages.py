@@ -75,7 +75,8 @@ def time_stage(name, stage, policy):
     timer = StepTimer()
     gan.fit(data, steps_per_epoch=FLAGS.steps, epochs=1, verbose=0, callbacks=[timer])
     med = float(np.median(timer.times))
-    return {"candidate": name, "stage": stage, "policy": policy, "resolution": "x".join(map(str, resolutions[stage])),
+    return {"candidate": name, "stage": stage, "policy": policy,
+            "resolution": "x".join(map(str, resolutions[stage])),
             "channels": channels[stage], "batch": FLAGS.batch,
             "median_step_s": med, "images_per_s": FLAGS.batch / med,
             "params_g": int(sum(np.prod(v.shape) for v in gan.generator.weights))}

@@ -33,14 +33,13 @@ CHANNELS = (128, 128, 96, 64, 32, 16)
 
 
 def run_one(case):
+    import keras  # pylint: disable=import-outside-toplevel
     import numpy as np  # pylint: disable=import-outside-toplevel
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
     from gansynth_tf import gan as gan_lib  # pylint: disable=import-outside-toplevel
     from gansynth_tf import networks  # pylint: disable=import-outside-toplevel
     from gansynth_tf.losses import LossConfig  # pylint: disable=import-outside-toplevel
-
-    import keras  # pylint: disable=import-outside-toplevel
 
     batch, stages, *policy = case.split(":")
     batch, stages = int(batch), [int(s) for s in stages.split(",")]
