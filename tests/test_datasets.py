@@ -369,6 +369,46 @@ def test_cut_windows_are_the_slices_at_their_offsets():
     assert not short[0, :20].any() and not short[0, 80:].any()
 
 
+def test_window_is_the_slice_at_its_offset_or_the_padded_short_wave():
+    wave = np.random.default_rng(0).normal(size=1000).astype(np.float32)
+    for start in (0, 17, 900):
+        np.testing.assert_array_equal(
+            datasets_sources._window(tf.constant(wave), 100, start).numpy(),
+            wave[start:start + 100])
+    # The same centre padding as _cut_windows (evaluation) for a wave shorter than a window.
+    np.testing.assert_array_equal(
+        datasets_sources._window(tf.constant(wave[:60]), 100, 0).numpy(),
+        datasets_sources._cut_windows(tf.constant(wave[:60]), 100, 1,
+                                      tf.constant([0])).numpy()[0])
+
+
+def test_training_windows_are_track_slices_drawn_from_several_tracks_in_turn(tmp_path):
+    # Each track a distinct ramp: a window's first sample names its track and its offset.
+    n, tracks = 4 * L, 6
+    ramps = {}
+    for i in range(tracks):
+        genre = f"g{i % 2}"
+        os.makedirs(tmp_path / genre, exist_ok=True)
+        ramp = (0.9 * (i + np.arange(n) / n) / tracks).astype(np.float32)
+        soundfile.write(str(tmp_path / genre / f"t{i}.wav"), ramp, SR, subtype="FLOAT")
+        ramps[i] = ramp
+    src = datasets.build_source(_cfg(tmp_path, audio_backend="soundfile", balanced=False,
+                                     shuffle_buffer=1, holdout_fraction=0.0))
+    waves, labels = _collect(src.waves_dataset(True))
+    assert len(waves) == tracks * 4  # n // L windows of each track, every epoch
+    owners = []
+    for w, y in zip(waves, labels):
+        i = int(w[0] * tracks / 0.9)
+        start = int(round((w[0] * tracks / 0.9 - i) * n))
+        np.testing.assert_allclose(w, ramps[i][start:start + L], atol=1e-6)
+        assert y == i % 2
+        owners.append(i)
+    # Without a clip shuffle the windows alternate over TRACK_INTERLEAVE tracks at a time.
+    cycle = datasets_sources.TRACK_INTERLEAVE
+    assert len(set(owners[:cycle])) == cycle
+    assert collections.Counter(owners) == {i: 4 for i in range(tracks)}
+
+
 def test_silent_windows_are_dropped_in_training_and_evaluation(tmp_path):
     # 1.5 s of silence, then 1.5 s of tone: 6 windows of 0.5 s, the first 3 silent.
     for genre in ("a", "b"):

@@ -23,6 +23,8 @@ SYNTHETIC_HELDOUT_SEED = 100_003
 # Decoded whole tracks held in the training shuffle buffer when they are not cached in
 # memory (disk cache or none): a bound in bytes, so long tracks cannot fill the RAM.
 TRACK_SHUFFLE_MB = 256
+# Tracks whose training windows are drawn in turn (each window cut only when read).
+TRACK_INTERLEAVE = 4
 
 
 class DataError(ValueError):
@@ -54,7 +56,7 @@ class DataConfig:
     data_dir: Optional[str] = None
     fma_metadata: Optional[str] = None
     nsynth_label: str = "instrument_family"
-    audio_backend: str = "tfio"
+    audio_backend: str = "soundfile"
     sample_rate: int = 16000
     audio_length: int = 64000
     clips_per_file: Optional[int] = None
@@ -113,8 +115,9 @@ _DATA_FLAGS = (
      "reads FMA's layout under --data_dir.", {}),
     (flags.DEFINE_enum, "nsynth_label", "instrument_family", "NSynth feature used as the "
      "class ('pitch' is GANSynth's setting).", {"enum_values": list(NSYNTH_LABELS)}),
-    (flags.DEFINE_enum, "audio_backend", "tfio", "Audio decoder: tensorflow-io in the "
-     "tf.data graph, or soundfile (no tensorflow-io).",
+    (flags.DEFINE_enum, "audio_backend", "soundfile", "Audio decoder: soundfile (libsndfile, "
+     "streamed in blocks: any length in bounded memory), or tensorflow-io in the tf.data "
+     "graph (whole files; long ones still go to soundfile).",
      {"enum_values": list(audio_io.BACKENDS)}),
     (flags.DEFINE_integer, "clips_per_file", None, "Windows per file per epoch, and in the "
      "evaluation set (default: as many as fit without overlap).", {"lower_bound": 1}),

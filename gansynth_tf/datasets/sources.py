@@ -15,6 +15,7 @@ from gansynth_tf import audio_io, spectral
 from gansynth_tf import split as split_lib
 from gansynth_tf.datasets.cache import cache_location
 from gansynth_tf.datasets.config import (
+    TRACK_INTERLEAVE,
     TRACK_SHUFFLE_MB,
     DataError,
 )
@@ -44,6 +45,13 @@ def _cut_windows(wave, length, k, offsets):
                          fn_output_signature=tf.TensorSpec([length], wave.dtype))
 
     return tf.cond(n <= length, short, long)
+
+
+def _window(wave, length, start):
+    """The window [length] of mono wave [n] at start; a short wave is centre-padded."""
+    return tf.cond(tf.shape(wave)[0] <= length,
+                   lambda: spectral.crop_or_pad(wave[None, :, None], length, 1)[0, :, 0],
+                   lambda: tf.slice(wave, [start], [length]))
 
 
 def _num_windows(n, length, clips_per_file):
@@ -324,7 +332,7 @@ class FileSource(Source):
         weights = self._balance_weights() if self.balanced else None
         rand = tf.data.Dataset.random(seed=self._seed(3), rerandomize_each_iteration=True)
 
-        def random_windows(item, r):
+        def random_offsets(item, r):
             wave, label = item
             n = tf.shape(wave)[0]
             k = _num_windows(n, length, cfg.clips_per_file)
@@ -333,12 +341,20 @@ class FileSource(Source):
             offsets = tf.random.stateless_uniform(
                 [k], seed=tf.stack([r, tf.constant(11, tf.int64)]), minval=0,
                 maxval=tf.maximum(n - length, 0) + 1, dtype=tf.int32)
-            return _cut_windows(wave, length, k, offsets), tf.fill([k], label)
+            return wave, offsets, label
+
+        def windows(wave, offsets, label):
+            # Cut one window at a time as the stream asks for it: a track's k (times its
+            # genre's oversampling) windows are never all in memory at once.
+            return tf.data.Dataset.from_tensor_slices(offsets).map(
+                lambda start: (_window(wave, length, start), label))
 
         ds = tf.data.Dataset.zip((decoded, rand)).map(
-            random_windows, num_parallel_calls=tf.data.AUTOTUNE,
+            random_offsets, num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=self.keeps_order(training))
-        ds = ds.unbatch().filter(self._audible)
+        # Windows of TRACK_INTERLEAVE tracks alternate, so the clip shuffle mixes tracks.
+        ds = ds.interleave(windows, cycle_length=TRACK_INTERLEAVE, block_length=1)
+        ds = ds.filter(self._audible)
         return ds.shuffle(cfg.shuffle_buffer, seed=self._seed(4),
                           reshuffle_each_iteration=True)
 
