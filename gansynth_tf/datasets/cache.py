@@ -28,9 +28,9 @@ def cache_location(cfg, name, key_parts, decoded_bytes):
         tf.io.gfile.makedirs(cfg.cache_dir)
         return claim_disk_cache(os.path.join(cfg.cache_dir, f"{name}_{key}"))
     if decoded_bytes > cfg.cache_max_mb * 2**20:
-        logging.info("%s: not caching decoded audio (%.0f MB > cache_max_mb=%d); set "
-                     "cache_dir to cache on disk.", name, decoded_bytes / 2**20,
-                     cfg.cache_max_mb)
+        logging.info("%s: not caching decoded audio (%.0f MB > --cache_max_mb=%d): each "
+                     "epoch decodes its tracks again; --cache_dir=DIR caches them on disk "
+                     "instead.", name, decoded_bytes / 2**20, cfg.cache_max_mb)
         return None
     return ""  # in memory
 
