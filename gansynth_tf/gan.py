@@ -23,6 +23,7 @@ import keras
 import tensorflow as tf
 
 from gansynth_tf import distribution
+from gansynth_tf.augment import Augment
 from gansynth_tf.losses import (  # noqa: F401  (re-exported: the loss maths' old home)
     ADVERSARIAL_LOSSES,
     ADVERSARIAL_TRACKERS,
@@ -42,6 +43,9 @@ from gansynth_tf.networks import Discriminator, Generator
 from gansynth_tf.progressive import blend_real
 
 LOSSES = tuple(ADVERSARIAL_LOSSES)
+# Added to the seed of the augmentations' draws: a family apart from the latents' and the
+# penalty's, which runs without --augment keep unchanged.
+AUGMENT_SALT = 1 << 20
 
 
 def make_optimizers(learning_rate=8e-4, beta_1=0.0, beta_2=0.99, epsilon=1e-8):
@@ -204,6 +208,7 @@ class GANSynthGAN(keras.Model):
             if not self.g_optimizer.built:
                 self.g_optimizer.build(self.generator.trainable_variables)
         self.loss_config = loss
+        self.augment = Augment(loss.augment)
         self.consistency_fn = consistency_fn
         self.preprocess_fn = preprocess_fn
         self.ema_decay = float(ema_decay)
@@ -274,15 +279,29 @@ class GANSynthGAN(keras.Model):
 
     # -- training ---------------------------------------------------------------------------
 
-    def _replica_noise(self, kind, local_batch, tail_shape, uniform=False):
-        """This replica's slice of a global-batch stateless draw, ``[local_batch, *tail_shape]``."""
+    def _replica_noise(self, kind, local_batch, tail_shape, uniform=False, salt=0):
+        """This replica's slice of a global-batch stateless draw, ``[local_batch, *tail_shape]``.
+
+        ``kind`` (0-3) tells a step's draws apart; ``salt`` another family of them.
+        """
         strategy = tf.distribute.get_strategy()
         replica = tf.cast(tf.distribute.get_replica_context().replica_id_in_sync_group, tf.int32)
         tail = tf.constant(tail_shape, tf.int32, [len(tail_shape)])
         shape = tf.concat([[local_batch * strategy.num_replicas_in_sync], tail], axis=0)
-        seed = tf.stack([tf.constant(self.seed, tf.int64), self.step_counter.value * 4 + kind])
+        seed = tf.stack([tf.constant(self.seed + salt, tf.int64),
+                         self.step_counter.value * 4 + kind])
         draw = tf.random.stateless_uniform if uniform else tf.random.stateless_normal
         return draw(shape, seed)[replica * local_batch : (replica + 1) * local_batch]
+
+    def _critic_view(self, x, kind):
+        """``x [N, T, F, C]`` as the critic sees it: augmented with this step's draws
+        (``kind`` 0: reals, 1: fakes of the critic step, 2: of the generator step), or
+        ``x`` itself without ``--augment``."""
+        if not self.augment:
+            return x
+        draws = self._replica_noise(kind, tf.shape(x)[0], [self.augment.draws],
+                                    uniform=True, salt=AUGMENT_SALT)
+        return self.augment(x, draws)
 
     def _fake_genres(self, genre):
         """Genres for the fakes; with mode seeking, sample 2k's genre is shared by 2k+1."""
@@ -338,6 +357,7 @@ class GANSynthGAN(keras.Model):
         z = self._replica_noise(0, batch, [self.latent_dim])
         eps = self._replica_noise(1, batch, [], uniform=True)
         fake = self.generator([z, fake_genre])
+        real, fake = self._critic_view(real, 0), self._critic_view(fake, 1)
         # The penalty's samples: a static prefix of the batch, weighted up to the batch.
         loss = self.loss_config
         k = penalty_count(
@@ -380,7 +400,7 @@ class GANSynthGAN(keras.Model):
         z = self._replica_noise(2, tf.shape(fake_genre)[0], [self.latent_dim])
         with tf.GradientTape() as tape:
             fake = self.generator([z, fake_genre])
-            g_fake, logits_fake = self.discriminator([fake, fake_genre])
+            g_fake, logits_fake = self.discriminator([self._critic_view(fake, 2), fake_genre])
             ac_fake = genre_cross_entropy(fake_genre, logits_fake)
             loss = self.loss_config
             per_sample = loss.adversarial.generator(g_fake[:, 0]) + loss.ac_weight * ac_fake

@@ -11,6 +11,8 @@ from typing import Callable, Tuple
 
 import tensorflow as tf
 
+from gansynth_tf.augment import Augment
+
 MS_EPSILON = 1e-5
 
 
@@ -171,7 +173,9 @@ class LossConfig:
     ac_weight: genre cross-entropy (AC-GAN) on both networks. mode_seeking_weight: MSGAN
       term (0 = off). penalty_fraction in (0, 1]: share of each batch the gradient penalty
       runs on, weighted up. consistency_weight / dynamics_weight: the generator's
-      phase-consistency and temporal-dynamics terms (0 = off).
+      phase-consistency and temporal-dynamics terms (0 = off). augment: names of
+      :data:`~gansynth_tf.augment.AUGMENTATIONS` applied to every critic input, real and
+      generated (DiffAugment; empty = none).
     """
     kind: str = "wgan_gp"
     gp_weight: float = 10.0
@@ -182,8 +186,11 @@ class LossConfig:
     penalty_fraction: float = 1.0
     consistency_weight: float = 0.0
     dynamics_weight: float = 0.0
+    augment: tuple = ()
 
     def __post_init__(self):
+        object.__setattr__(self, "augment", tuple(self.augment))  # JSON gives a list
+        Augment(self.augment)  # raises on an unknown or repeated name
         if self.kind not in ADVERSARIAL_LOSSES:
             raise ValueError(f"loss must be one of {tuple(ADVERSARIAL_LOSSES)}, "
                              f"got {self.kind!r}")

@@ -6,7 +6,15 @@ performance and scale. The loss flags take their defaults from ``losses.LossConf
 
 from absl import flags
 
-from gansynth_tf import datasets, distribution, losses, networks, normalizers, precision
+from gansynth_tf import (
+    augment,
+    datasets,
+    distribution,
+    losses,
+    networks,
+    normalizers,
+    precision,
+)
 
 FLAGS = flags.FLAGS
 
@@ -126,6 +134,10 @@ flags.DEFINE_float("ac_weight", _LOSS_DEFAULTS.ac_weight,
 flags.DEFINE_float("mode_seeking_weight", _LOSS_DEFAULTS.mode_seeking_weight,
                    "Weight of the MSGAN mode-seeking term "
                    "1 / (mean|G(z1,c)-G(z2,c)| / mean|z1-z2| + 1e-5); 0 turns it off.")
+flags.DEFINE_list("augment", list(_LOSS_DEFAULTS.augment),
+                  "Differentiable augmentations of every critic input, real and generated "
+                  "(DiffAugment, for small datasets), applied in the order given: "
+                  f"{', '.join(sorted(augment.AUGMENTATIONS))}; empty = none.")
 flags.DEFINE_float("ema_decay", 0.999, "Decay of the generator weights' moving average "
                    "(what sampling and export use).")
 flags.DEFINE_float("ema_rampup", 0.05, "Cap the moving average's half-life at this fraction "
