@@ -1,6 +1,7 @@
 """Keras callbacks of a training run: checkpoints and TensorBoard (:class:`RunCallback`) and
 the console's progress line (:class:`ProgressLog`)."""
 
+import os
 import sys
 import time
 
@@ -10,6 +11,21 @@ import tensorflow as tf
 from absl import logging
 
 from gansynth_tf import rundir, summaries
+
+
+def resident_memory_mb(status="/proc/self/status"):
+    """{'rss_mb': now, 'peak_rss_mb': the peak so far} of this process, in MiB (Linux's
+    VmRSS / VmHWM); empty where /proc is not there."""
+    if not os.path.exists(status):
+        return {}
+    names = {"VmRSS": "rss_mb", "VmHWM": "peak_rss_mb"}
+    out = {}
+    with open(status, encoding="ascii", errors="replace") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in names:
+                out[names[key]] = int(value.split()[0]) / 1024.0
+    return out
 
 
 class RunCallback(keras.callbacks.Callback):
@@ -75,6 +91,8 @@ class RunCallback(keras.callbacks.Callback):
             tf.summary.scalar("progress/alpha", float(self.model.alpha.numpy()))
             tf.summary.scalar("progress/images_seen", float(images))
             tf.summary.scalar("progress/images_per_second", rate)
+            for name, value in resident_memory_mb().items():
+                tf.summary.scalar(f"progress/{name}", value)
 
     def audio_latents(self, latent_dim):
         """float32 [genres * clips, latent_dim]: genre g's clip k in row g * clips + k, the

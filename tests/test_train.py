@@ -81,7 +81,7 @@ def test_tiny_run_goes_through_every_stage_and_writes_the_run_dir(tmp_path):
     tags = read_scalars(train_dir)
     for tag in ("train/d_loss", "train/g_loss", "train/gp", "train/ms_term", "train/acc_real",
                 "train/acc_fake", "progress/alpha", "progress/stage",
-                "progress/images_per_second"):
+                "progress/images_per_second", "progress/rss_mb", "progress/peak_rss_mb"):
         assert tag in tags, (tag, sorted(tags))
     # Per genre a labelled image and one track: 0.2 s of 64 ms clips with 16 ms crossfades
     # takes 4 clips, 3 * (512 - 128) + 512 samples.
@@ -298,3 +298,13 @@ def test_a_run_that_fails_before_writing_leaves_no_empty_run_folder(tmp_path, ar
     assert result.returncode == 2, result.stderr[-2000:]
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists(), list(tmp_path.rglob("*"))
+
+
+def test_resident_memory_is_read_from_proc_status(tmp_path):
+    from gansynth_tf.train_callbacks import resident_memory_mb
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmHWM:\t 3145728 kB\nVmRSS:\t 1048576 kB\nThreads:\t9\n")
+    assert resident_memory_mb(str(status)) == {"rss_mb": 1024.0, "peak_rss_mb": 3072.0}
+    assert resident_memory_mb(str(tmp_path / "missing")) == {}
+    live = resident_memory_mb()
+    assert 0 < live["rss_mb"] <= live["peak_rss_mb"]
