@@ -15,6 +15,9 @@ Cases:
                      in memory: --batches batches after the cache is full
   pipeline_disk      the same with the decoded audio cached on disk (--cache_dir)
   pipeline_none      the same, nothing cached (every epoch decodes again)
+  corpus_soundfile   every training track of --data_dir decoded once to 16 kHz mono, in
+                     parallel as the training pipeline does, by soundfile (the default)
+  corpus_tfio        the same by tensorflow-io (--audio_backend=tfio)
 
 The disk and no-cache pipelines are what a corpus larger than memory uses: their peak should
 not grow with the corpus (the shuffle buffer of decoded tracks is bounded in bytes,
@@ -34,7 +37,7 @@ import bench_common as bc  # noqa: E402
 
 FLAGS = flags.FLAGS
 CASES = ("resample", "decode_long_tfio_whole", "decode_long_streamed", "pipeline_memory",
-         "pipeline_disk", "pipeline_none")
+         "pipeline_disk", "pipeline_none", "corpus_soundfile", "corpus_tfio")
 flags.DEFINE_list("cases", list(CASES), f"Cases, from {', '.join(CASES)}.")
 flags.DEFINE_string("case", None, "Internal: run this one case in this process.")
 flags.DEFINE_string("data_dir", None, "A folder per genre of real tracks (pipeline cases).")
@@ -65,6 +68,21 @@ def _pipeline(cache):
     return {"decoded_mb": source.decoded_bytes / 2**20, "tracks": len(source.paths),
             "first_batch_s": first, "clips_per_s": 16 * FLAGS.batches / steady,
             "cache_mode": {"memory": "in memory", "disk": "on disk", "none": "none"}[cache]}
+
+
+def _decode_corpus(backend):
+    """Decodes every training track once (the first epoch of an uncached pipeline)."""
+    from gansynth_tf import datasets  # pylint: disable=import-outside-toplevel
+
+    cfg = datasets.DataConfig(dataset="folder", data_dir=FLAGS.data_dir, sample_rate=16000,
+                              audio_length=32768, cache=False, audio_backend=backend)
+    source = datasets.build_source(cfg, split="train")
+    t0, tracks, samples = time.time(), 0, 0
+    for wave, _ in source.decoded_dataset():
+        tracks += 1
+        samples += int(wave.shape[0])
+    return {"seconds": time.time() - t0, "tracks": tracks, "decoded_mb": samples * 4 / 2**20,
+            "backend": source.backend}
 
 
 LONG_TRACK = os.path.join(tempfile.gettempdir(), "gansynth_bench_long_20min_48k_stereo.flac")
@@ -119,6 +137,8 @@ def run_one(case):
                     "input_mb": wave.shape[0] * 4 / 2**20})
     elif case.startswith("decode_long"):
         out.update(_decode_long(tf, audio_io, whole=case.endswith("_whole")))
+    elif case.startswith("corpus"):
+        out.update(_decode_corpus(case.split("_", 1)[1]))
     else:
         out.update(_pipeline(case.split("_", 1)[1]))
     out["peak_rss_mb"] = bc.peak_rss_mb()
@@ -135,7 +155,7 @@ def main(argv):
     if any(case.startswith("decode_long") for case in FLAGS.cases):
         _long_track()
     for case in FLAGS.cases:
-        if case.startswith("pipeline") and not FLAGS.data_dir:
+        if case.startswith(("pipeline", "corpus")) and not FLAGS.data_dir:
             raise SystemExit(f"--data_dir is needed for {case}")
         args = [f"--case={case}", f"--batches={FLAGS.batches}"] + (
             [f"--data_dir={FLAGS.data_dir}"] if FLAGS.data_dir else [])
