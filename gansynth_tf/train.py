@@ -24,6 +24,7 @@ from gansynth_tf import (
     cli,
     datasets,
     distribution,
+    heap,
     losses,
     networks,
     normalizers,
@@ -474,6 +475,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments {argv[1:]}; flags take the form "
                              f"--name=value")
     tflog.quiet_tensorflow_info()
+    heap.fix_mmap_threshold()  # large freed tensors go back to the system (heap.py)
     try:
         train()
     except (UsageError, cli.PathError, runlock.RunLockedError, datasets.DataError,

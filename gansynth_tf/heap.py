@@ -1,0 +1,36 @@
+"""glibc heap settings for a long training run (mallopt), applied by the training command.
+
+TensorFlow's CPU tensors come from malloc. glibc serves a large request (activations of
+several MB) with its own mmap, and returns it to the system when freed; but after each
+such free it raises its mmap threshold to that size (the "dynamic threshold"), so later
+requests of that size come from the heap arenas, which keep freed memory resident and
+fragment. Setting the threshold explicitly turns that adjustment off. The measured effect
+on the music recipe is in docs/real_music.md ("Session 9").
+
+Elsewhere than glibc (macOS, musl) nothing is changed.
+"""
+
+import ctypes
+import ctypes.util
+
+# mallopt parameter numbers (glibc's malloc.h).
+M_MMAP_THRESHOLD = -3
+# Requests at least this large are mmapped (and unmapped when freed), whatever came before.
+MMAP_THRESHOLD_BYTES = 1 << 20
+
+
+def _libc():
+    name = ctypes.util.find_library("c") or "libc.so.6"
+    try:
+        libc = ctypes.CDLL(name)
+    except OSError:
+        return None
+    return libc if hasattr(libc, "mallopt") and hasattr(libc, "gnu_get_libc_version") else None
+
+
+def fix_mmap_threshold(threshold=MMAP_THRESHOLD_BYTES):
+    """Sets glibc's mmap threshold to `threshold` bytes; True where it was applied."""
+    libc = _libc()
+    if libc is None:
+        return False
+    return libc.mallopt(M_MMAP_THRESHOLD, int(threshold)) == 1
