@@ -6,7 +6,7 @@ import pytest
 from gansynth_tf import heap
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's: Linux only")
 def test_the_mmap_threshold_is_set_on_glibc():
     assert heap._libc() is not None
     assert heap.fix_mmap_threshold() is True

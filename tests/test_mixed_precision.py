@@ -70,21 +70,25 @@ def batch(n=8, seed=0):
     return x, y
 
 
-def make_pair(kind="wgan_gp", initial_scale=SCALE, **loss_kwargs):
-    """A float32 GAN and a mixed_float16 one with identical weights, noise seed and
-    objective, each compiled with SGD (the float16 one's wrapped in a LossScaleOptimizer)."""
+def make_pair(kind="wgan_gp", initial_scale=SCALE, mixed=MIXED, **loss_kwargs):
+    """A float32 GAN and a `mixed` one (mixed_float16 by default) with identical weights,
+    noise seed and objective, each compiled with SGD (a float16 one's wrapped in a
+    LossScaleOptimizer)."""
     loss = LossConfig(kind=kind, **loss_kwargs)
     with policy("float32"):
         keras.utils.set_random_seed(0)
         g32 = build_gan(TINY, seed=3)
         g32.compile(keras.optimizers.SGD(LR), keras.optimizers.SGD(LR), loss=loss)
         g32.set_alpha(0.7)
-    with policy(MIXED):
+    with policy(mixed):
         keras.utils.set_random_seed(1)  # other initial weights, replaced below
         g16 = build_gan(TINY, seed=3)
         g16.set_weights(g32.get_weights())
-        wrap = lambda: keras.optimizers.LossScaleOptimizer(  # noqa: E731
-            keras.optimizers.SGD(LR), initial_scale=initial_scale)
+        if mixed == "mixed_float16":
+            wrap = lambda: keras.optimizers.LossScaleOptimizer(  # noqa: E731
+                keras.optimizers.SGD(LR), initial_scale=initial_scale)
+        else:
+            wrap = lambda: keras.optimizers.SGD(LR)  # noqa: E731
         g16.compile(wrap(), wrap(), loss=loss)
         g16.set_alpha(0.7)
     return g32, g16

@@ -9,14 +9,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_gan import TINY
-from test_mixed_precision import LR, STEPS, batch, flat, policy, rel, step, trainable
+from test_mixed_precision import STEPS, batch, flat, make_pair, policy, rel, step, trainable
 from test_train import TINY as TINY_RUN
 from test_train import run_training
 
 from gansynth_tf import precision
-from gansynth_tf.gan import build_gan
-from gansynth_tf.losses import ADVERSARIAL_LOSSES, LossConfig
+from gansynth_tf.losses import ADVERSARIAL_LOSSES
 
 BF16 = "mixed_bfloat16"
 X86_BF16 = {"fpu", "avx2", "avx512f", "avx512_bf16"}
@@ -71,19 +69,7 @@ def test_mixed_precision_flag_means_float16_and_may_not_contradict_precision():
 
 
 def make_bf16_pair(kind):
-    loss = LossConfig(kind=kind, mode_seeking_weight=1.0)
-    with policy("float32"):
-        keras.utils.set_random_seed(0)
-        g32 = build_gan(TINY, seed=3)
-        g32.compile(keras.optimizers.SGD(LR), keras.optimizers.SGD(LR), loss=loss)
-        g32.set_alpha(0.7)
-    with policy(BF16):
-        keras.utils.set_random_seed(1)  # other initial weights, replaced below
-        g16 = build_gan(TINY, seed=3)
-        g16.set_weights(g32.get_weights())
-        g16.compile(keras.optimizers.SGD(LR), keras.optimizers.SGD(LR), loss=loss)
-        g16.set_alpha(0.7)
-    return g32, g16
+    return make_pair(kind=kind, mixed=BF16, mode_seeking_weight=1.0)
 
 
 def test_bfloat16_computes_in_bfloat16_keeps_float32_weights_and_needs_no_loss_scale():
