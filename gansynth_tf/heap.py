@@ -34,3 +34,16 @@ def fix_mmap_threshold(threshold=MMAP_THRESHOLD_BYTES):
     if libc is None:
         return False
     return libc.mallopt(M_MMAP_THRESHOLD, int(threshold)) == 1
+
+
+def release_free_memory():
+    """Hands the heap arenas' free pages back to the system (glibc's malloc_trim(0)).
+
+    Freed small blocks stay resident in glibc's arenas until a trim; a training step frees
+    and reallocates thousands of them, so resident memory creeps up between trims. True
+    where memory was released, False where there was none to release or no glibc.
+    """
+    libc = _libc()
+    if libc is None or not hasattr(libc, "malloc_trim"):
+        return False
+    return libc.malloc_trim(0) == 1

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from gansynth_tf import rundir, summaries
+from gansynth_tf import heap, rundir, summaries
 
 
 def resident_memory_mb(status="/proc/self/status"):
@@ -70,6 +70,7 @@ class RunCallback(keras.callbacks.Callback):
             logs["stage"] = float(model.stage)
             logs["alpha"] = float(model.alpha.numpy())
         if step % self.summary_every == 0:
+            heap.release_free_memory()  # before the RSS scalars, which then show the live size
             self._scalars(step, logs or {})
         if self.audio_every and step % self.audio_every == 0:
             self.write_audio(step)
