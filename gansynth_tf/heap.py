@@ -4,8 +4,10 @@ TensorFlow's CPU tensors come from malloc. glibc serves a large request (activat
 several MB) with its own mmap, and returns it to the system when freed; but after each
 such free it raises its mmap threshold to that size (the "dynamic threshold"), so later
 requests of that size come from the heap arenas, which keep freed memory resident and
-fragment. Setting the threshold explicitly turns that adjustment off. The measured effect
-on the music recipe is in docs/real_music.md ("Session 9").
+fragment. Setting the threshold explicitly turns that adjustment off. Smaller blocks (most
+of a train step's) are freed into the arenas and stay resident until a trim; the training
+callbacks trim before each scalar summary. The measured effects on the music recipe are in
+docs/real_music.md ("Session 9", "Session 10").
 
 Elsewhere than glibc (macOS, musl) nothing is changed.
 """

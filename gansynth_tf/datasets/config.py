@@ -25,6 +25,10 @@ SYNTHETIC_HELDOUT_SEED = 100_003
 TRACK_SHUFFLE_MB = 256
 # Tracks whose training windows are drawn in turn (each window cut only when read).
 TRACK_INTERLEAVE = 4
+# Feature batches made ahead of the train step. A fixed depth, not AUTOTUNE: tf.data's
+# prefetch autotuner doubles its buffer each time the step finds it empty, which the fast
+# first stages do all the time, and it never shrinks it for the slow last ones.
+PREFETCH_BATCHES = 2
 
 
 class DataError(ValueError):

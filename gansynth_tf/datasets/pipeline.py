@@ -7,7 +7,7 @@ import tensorflow as tf
 from absl import logging
 
 from gansynth_tf import split as split_lib
-from gansynth_tf.datasets.config import DataError
+from gansynth_tf.datasets.config import PREFETCH_BATCHES, DataError
 from gansynth_tf.datasets.corpora import NSynthSource, SyntheticSource
 from gansynth_tf.datasets.layouts import (
     fma_entries,
@@ -86,7 +86,7 @@ def make_train_dataset(source, batch_size, to_features, training=True, repeat=Tr
         return x, tf.one_hot(labels, num_genres, dtype=tf.float32)
 
     ds = ds.map(features, num_parallel_calls=tf.data.AUTOTUNE, deterministic=keeps_order)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.prefetch(PREFETCH_BATCHES)
 
 
 def sample_waves(source, num_clips, training=True):
