@@ -1,6 +1,7 @@
 """Sources, labels and the tf.data pipeline on small real files in each layout."""
 import collections
 import csv
+import ctypes
 import os
 
 import numpy as np
@@ -380,6 +381,32 @@ def test_window_is_the_slice_at_its_offset_or_the_padded_short_wave():
         datasets_sources._window(tf.constant(wave[:60]), 100, 0).numpy(),
         datasets_sources._cut_windows(tf.constant(wave[:60]), 100, 1,
                                       tf.constant([0])).numpy()[0])
+
+
+def _buffer_address(tensor):
+    """Address of a CPU tensor's data, read through DLPack (which exports without a copy)."""
+    get = ctypes.pythonapi.PyCapsule_GetPointer
+    get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    managed = get(tf.experimental.dlpack.to_dlpack(tensor), b"dltensor")
+    return ctypes.c_void_p.from_address(managed).value  # DLTensor.data comes first
+
+
+@pytest.mark.parametrize("in_dataset", [False, True])
+def test_window_owns_its_buffer_so_a_waiting_clip_frees_its_track(in_dataset):
+    # TensorFlow's Slice returns a view into its input when the start is 64-byte aligned;
+    # a window that is such a view keeps its whole decoded track resident while it waits
+    # in the clip shuffle buffer.
+    length, n = 32768, 200_000
+    wave = tf.random.stateless_normal([n], seed=[0, 1])
+    start = tf.constant(1024)  # 4096 bytes in: aligned
+    if in_dataset:
+        window = next(iter(tf.data.Dataset.from_tensors(wave).map(
+            lambda w: datasets_sources._window(w, length, start))))
+    else:
+        window = datasets_sources._window(wave, length, start)
+    np.testing.assert_array_equal(window.numpy(), wave.numpy()[1024:1024 + length])
+    track, clip = _buffer_address(wave), _buffer_address(window)
+    assert not track <= clip < track + 4 * n
 
 
 def test_training_windows_are_track_slices_drawn_from_several_tracks_in_turn(tmp_path):

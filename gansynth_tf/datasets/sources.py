@@ -48,10 +48,14 @@ def _cut_windows(wave, length, k, offsets):
 
 
 def _window(wave, length, start):
-    """The window [length] of mono wave [n] at start; a short wave is centre-padded."""
+    """The window [length] of mono wave [n] at start, in a buffer of its own; a short wave
+    is centre-padded."""
+    # A copy, not the slice itself: TensorFlow's Slice returns a view into the input's
+    # buffer when the start is 64-byte aligned (one start in 16 here), and a window that
+    # waits in the clip shuffle buffer would then keep its whole decoded track resident.
     return tf.cond(tf.shape(wave)[0] <= length,
                    lambda: spectral.crop_or_pad(wave[None, :, None], length, 1)[0, :, 0],
-                   lambda: tf.slice(wave, [start], [length]))
+                   lambda: tf.raw_ops.DeepCopy(x=tf.slice(wave, [start], [length])))
 
 
 def _num_windows(n, length, clips_per_file):
