@@ -14,6 +14,7 @@ Elsewhere than glibc (macOS, musl) nothing is changed.
 
 import ctypes
 import ctypes.util
+import functools
 
 # mallopt parameter numbers (glibc's malloc.h).
 M_MMAP_THRESHOLD = -3
@@ -21,7 +22,10 @@ M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_BYTES = 1 << 20
 
 
+@functools.lru_cache(maxsize=None)
 def _libc():
+    # Looked up once: find_library runs `ldconfig -p` in a subprocess, and the trim is
+    # called every few steps from a process of several GB.
     name = ctypes.util.find_library("c") or "libc.so.6"
     try:
         libc = ctypes.CDLL(name)
