@@ -16,7 +16,6 @@ Cases:
 """
 
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -34,14 +33,6 @@ flags.DEFINE_integer("batches", 400, "Batches read.")
 flags.DEFINE_integer("every", 50, "Report the RSS every this many batches.")
 flags.DEFINE_integer("shuffle_buffer", 1024, "Clip shuffle buffer (the recipe's default).")
 flags.DEFINE_string("output_json", None, "Where to write the figures as JSON.")
-
-
-def _rss_mib():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
 
 
 def _run_case(name):
@@ -66,21 +57,21 @@ def _run_case(name):
     source = datasets.build_source(cfg, split="train")
     ds = datasets.make_train_dataset(source, 16, rep.waves_to_unnormalized)
     series, t0 = [], time.time()
-    start_mib = _rss_mib()
+    start_mib = bc.proc_status_mb("VmRSS")
     for i, _ in enumerate(ds.take(FLAGS.batches + 1)):
         if i % 20 == 0:
             heap.release_free_memory()
         if i % FLAGS.every == 0:
-            series.append({"batch": i, "rss_mib": round(_rss_mib(), 1),
+            series.append({"batch": i, "rss_mib": round(bc.proc_status_mb("VmRSS"), 1),
                            "seconds": round(time.time() - t0, 1)})
     return {"case": name, "rss_after_setup_mib": round(start_mib, 1), "series": series,
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "peak_rss_mib": round(bc.peak_rss_mb(), 1)}
 
 
 def main(argv):
     del argv
     if FLAGS.case:
-        print("RESULT " + json.dumps(_run_case(FLAGS.case)), flush=True)
+        bc.print_result(_run_case(FLAGS.case))
         return
     if not FLAGS.data_dir:
         raise app.UsageError("--data_dir: a folder per genre of real tracks is required "
@@ -93,10 +84,10 @@ def main(argv):
     results = []
     for name, proc in procs.items():
         out, _ = proc.communicate()
-        lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
+        lines = [line for line in out.splitlines() if line.startswith(bc.RESULT_PREFIX)]
         if proc.returncode or not lines:
             raise RuntimeError(f"case {name} failed (exit {proc.returncode})")
-        results.append(json.loads(lines[-1][len("RESULT "):]))
+        results.append(json.loads(lines[-1][len(bc.RESULT_PREFIX):]))
     for r in results:
         trail = ", ".join(f"{p['batch']}: {p['rss_mib']:.0f}" for p in r["series"])
         print(f"{r['case']:15s} peak {r['peak_rss_mib']:.0f} MiB; RSS by batch: {trail}")
