@@ -245,29 +245,61 @@ def resample_tf(wave, rate_in, rate_out):
 # ----------------------------------------------------------------------------- decoding
 
 
+class _GrowingBuffer:
+    """Appends float32 pieces into one preallocated array.
+
+    Sized from the header's frame count, the output is written in place as it is decoded,
+    so a track is never held twice (pieces + their concatenation). A header that
+    undercounts (some MP3s) grows the array by half again.
+    """
+
+    def __init__(self, capacity):
+        self.array = np.empty(max(0, int(capacity)), np.float32)
+        self.size = 0
+
+    def append(self, piece):
+        end = self.size + len(piece)
+        if end > len(self.array):
+            grown = np.empty(max(end, len(self.array) * 3 // 2), np.float32)
+            grown[:self.size] = self.array[:self.size]
+            self.array = grown
+        self.array[self.size:end] = piece
+        self.size = end
+
+    def result(self):
+        """The samples appended, ``[size]``; a copy only when the header overcounted."""
+        if self.size == len(self.array):
+            return self.array
+        return self.array[:self.size].copy()
+
+
+# A header frame count above this is taken as unknown (libsndfile reports SF_COUNT_MAX
+# for some streams): the output then starts empty and grows.
+_TRUSTED_FRAMES = 1 << 33
+
+
 def load_audio_np(path, sample_rate):
     """Decodes any libsndfile-readable file to mono float32 [n] at `sample_rate`.
 
-    Streams: blocks of STREAM_BLOCK_FRAMES are down-mixed and resampled as they are read,
-    so beside the output only one block is held, however long the file. The samples equal
-    those of decoding the whole file and calling :func:`resample_np` (libsoxr's stream and
-    one-shot calls agree exactly; tested).
+    Streams: blocks of STREAM_BLOCK_FRAMES are down-mixed and resampled as they are read
+    into the output array, so beside the output only one block is held, however long the
+    file. The samples equal those of decoding the whole file and calling
+    :func:`resample_np` (libsoxr's stream and one-shot calls agree exactly; tested).
     """
     sample_rate = int(sample_rate)
     with soundfile.SoundFile(path) as f:
         rate = int(f.samplerate)
+        frames = int(f.frames) if 0 < f.frames < _TRUSTED_FRAMES else 0
+        out = _GrowingBuffer(resampled_length(frames, rate, sample_rate))
         stream = (None if rate == sample_rate else
                   soxr.ResampleStream(rate, sample_rate, 1, dtype="float32", quality="HQ"))
-        pieces = []
         for block in f.blocks(blocksize=STREAM_BLOCK_FRAMES, dtype="float32",
                               always_2d=True):
             mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
-            pieces.append(mono if stream is None else stream.resample_chunk(mono))
+            out.append(mono if stream is None else stream.resample_chunk(mono))
         if stream is not None:
-            pieces.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
-    if not pieces:
-        return np.zeros(0, np.float32)
-    return np.concatenate(pieces).astype(np.float32, copy=False)
+            out.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
+    return out.result()
 
 
 def _soundfile_branch(path, sample_rate):

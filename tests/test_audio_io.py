@@ -1,4 +1,6 @@
 """Decoding and resampling: formats, scaling, both backends, bad files."""
+import tracemalloc
+
 import numpy as np
 import pytest
 import soundfile
@@ -207,6 +209,38 @@ def test_streamed_decode_equals_the_whole_file_decoded_at_once(tmp_path, monkeyp
     assert got.dtype == np.float32
     assert got.shape == ref.shape == (audio_io.resampled_length(len(whole), rate, 16000),)
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6)
+
+
+def test_streamed_decode_holds_the_track_only_once(tmp_path, monkeypatch):
+    # 20 s of 48 kHz stereo -> 1.28 MB at 16 kHz mono. Decoding into a list of pieces and
+    # concatenating them peaks at twice that; writing into the output in place, at the
+    # output plus a few blocks (small here, so that they do not hide the difference).
+    monkeypatch.setattr(audio_io, "STREAM_BLOCK_FRAMES", 4096)
+    rate = 48000
+    x = np.random.default_rng(0).standard_normal((20 * rate, 2)).astype(np.float32)
+    path = str(tmp_path / "long stereo.flac")
+    soundfile.write(path, 0.2 * x, rate, subtype="PCM_16")
+    tracemalloc.start()
+    try:
+        got = audio_io.load_audio_np(path, 16000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert got.shape == (audio_io.resampled_length(20 * rate, rate, 16000),)
+    assert peak < 1.4 * got.nbytes, (peak, got.nbytes)
+
+
+@pytest.mark.parametrize("capacity", [0, 3, 10, 25])
+def test_growing_buffer_returns_exactly_what_was_appended(capacity):
+    pieces = [np.arange(n, dtype=np.float32) + 100 * i for i, n in enumerate([4, 0, 7, 1, 5])]
+    buf = audio_io._GrowingBuffer(capacity)  # pylint: disable=protected-access
+    for piece in pieces:
+        buf.append(piece)
+    got = buf.result()
+    np.testing.assert_array_equal(got, np.concatenate(pieces))
+    assert got.dtype == np.float32
+    # An overcounted header leaves no slack pinned behind the result.
+    assert got.base is None or got.base.nbytes == got.nbytes
 
 
 def test_long_files_are_streamed_by_soundfile_whatever_the_backend():
