@@ -17,10 +17,12 @@ import tempfile
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
 
 from gansynth_tf import (
+    budget,
     cli,
     datasets,
     distribution,
@@ -124,6 +126,9 @@ def check_flags():
     if FLAGS.mode_seeking_weight > 0 and FLAGS.batch_size % 2:
         raise UsageError(f"--batch_size={FLAGS.batch_size} must be even when "
                          f"--mode_seeking_weight > 0 (fakes are paired)")
+    if FLAGS.time_budget_minutes > 0 and FLAGS.distribution == "multiworker":
+        raise UsageError("--time_budget_minutes plans a run on one machine; it does not "
+                         "work with --distribution=multiworker (use --total_images there)")
     if FLAGS.penalty_fraction <= 0:
         raise UsageError(f"--penalty_fraction={FLAGS.penalty_fraction} must be in (0, 1]")
     if FLAGS.dataset != "synthetic" and not FLAGS.data_dir:
@@ -171,6 +176,11 @@ def resume_differences(train_dir):
     saved_net = rundir.load_network_config(train_dir)
     new_net = network_config_from_flags(saved_net.num_genres)  # genres are checked apart
     saved_schedule = rundir.load_schedule(train_dir)
+    plan = budget.BudgetPlan.load(train_dir)
+    if plan is not None:  # a budget scaled the schedule: compare what the flags asked for
+        saved_schedule = progressive.ProgressiveSchedule(
+            saved_schedule.resolutions, plan.configured["stable_images"],
+            plan.configured["transition_images"])
     saved_model = rundir.load_network_preset(train_dir)
     pairs = [
         ("sample_rate", saved_rep.sample_rate, new_rep.sample_rate),
@@ -352,16 +362,26 @@ def _train_locked(train_dir, scratch=None, role=distribution.WorkerRole()):
                  "in the train step, on the device" if on_device else
                  "in the input pipeline, on the host", str(on_device).lower())
     to_features = functools.partial(datasets.batch_features, representation.waves_to_features)
-    with strategy.scope():
-        gan = gan_lib.build_gan(config, seed=FLAGS.seed)
-        d_opt, g_opt = gan_lib.make_optimizers(FLAGS.d_learning_rate, FLAGS.adam_beta1,
-                                               FLAGS.adam_beta2)
-        g_opt.learning_rate = FLAGS.g_learning_rate
-        gan.compile(d_opt, g_opt, loss=loss_config_from_flags(),
-                    consistency_fn=representation.resynthesized_log_magnitude,
-                    ema_decay=FLAGS.ema_decay, ema_rampup=FLAGS.ema_rampup,
-                    preprocess_fn=to_features if on_device else None,
-                    jit_compile=FLAGS.jit_compile)
+
+    def build_compiled_gan():
+        with strategy.scope():
+            gan = gan_lib.build_gan(config, seed=FLAGS.seed)
+            d_opt, g_opt = gan_lib.make_optimizers(FLAGS.d_learning_rate, FLAGS.adam_beta1,
+                                                   FLAGS.adam_beta2)
+            g_opt.learning_rate = FLAGS.g_learning_rate
+            gan.compile(d_opt, g_opt, loss=loss_config_from_flags(),
+                        consistency_fn=representation.resynthesized_log_magnitude,
+                        ema_decay=FLAGS.ema_decay, ema_rampup=FLAGS.ema_rampup,
+                        preprocess_fn=to_features if on_device else None,
+                        jit_compile=FLAGS.jit_compile)
+        return gan
+
+    plan, used_before = None, 0.0
+    if role.chief:
+        plan, schedule, used_before = _budget_plan(train_dir, schedule, build_compiled_gan,
+                                                   representation, on_device,
+                                                   len(source.genres), started)
+    gan = build_compiled_gan()
     checkpoint = make_checkpoint(gan)
     # Every worker saves (MultiWorkerMirroredStrategy's save is collective); only the
     # chief's checkpoints are the run's, and every worker resumes from them.
@@ -376,8 +396,21 @@ def _train_locked(train_dir, scratch=None, role=distribution.WorkerRole()):
     step = int(gan.step_counter.numpy())
     images_at_start = int(gan.images_seen.numpy())
     total_images = FLAGS.total_images or schedule.total_images
+    if plan is not None and FLAGS.time_budget_minutes <= 0:
+        total_images = plan.scaled_total(total_images, FLAGS.batch_size)
+    elif plan is not None:
+        # The final stage trains on until the budget is spent, up to the total asked for:
+        # the plan is a prediction, and a machine faster than measured uses its time.
+        total_images = FLAGS.total_images or plan.configured["total_images"]
     end_of_run = math.ceil(total_images / FLAGS.batch_size)
     target = end_of_run if FLAGS.max_steps is None else min(end_of_run, FLAGS.max_steps)
+    budget_stop = None
+    if plan is not None and FLAGS.time_budget_minutes > 0:
+        budget_stop = _budget_stop(train_dir, plan, config, started, used_before)
+        if budget_stop.spent() and stage == config.num_stages - 1:
+            logging.info("The time budget (--time_budget_minutes=%g) of this run is spent: "
+                         "no more training", FLAGS.time_budget_minutes)
+            target = min(target, step)
     logging.info("Step %d of %d (%s of %s images); %s, alpha %.3f", step, target,
                  f"{images_at_start:,}", f"{target * FLAGS.batch_size:,}",
                  stage_name(config, stage), alpha)
@@ -401,29 +434,102 @@ def _train_locked(train_dir, scratch=None, role=distribution.WorkerRole()):
                              FLAGS.checkpoint_every_steps, FLAGS.audio_summary_samples,
                              FLAGS.seed, FLAGS.audio_summary_seconds)
         spe = FLAGS.steps_per_epoch
-        progress = ProgressLog(schedule, config, FLAGS.batch_size, target, spe, FLAGS.verbose)
+        progress = ProgressLog(schedule, config, FLAGS.batch_size, target, spe, FLAGS.verbose,
+                               deadline=budget_stop.deadline if budget_stop else None)
         if FLAGS.jit_compile:
             tflog.start_xla_quietly()  # XLA's once-a-process start-up lines, off the console
         # The dataset shuffles itself; fit's default shuffle=True only draws a warning.
         # Keras' own bar counts this call's epochs, not the run: ProgressLog reports instead.
         gan.fit(data, epochs=math.ceil(target / spe), initial_epoch=step // spe,
                 steps_per_epoch=spe, verbose=0, shuffle=False,
-                callbacks=[progressive.ProgressiveCallback(schedule), run_cb, progress])
+                callbacks=[progressive.ProgressiveCallback(schedule), run_cb, progress,
+                           *([budget_stop] if budget_stop else [])])
         step = int(gan.step_counter.numpy())
         manager.save(checkpoint_number=step)
         if audio_every:
             run_cb.write_audio(step)
         writer.close()
+        if budget_stop:
+            budget_stop.record()
+    finished = step >= target or (budget_stop is not None and budget_stop.stopped)
     export_dir = None
-    if FLAGS.export_at_end and step >= target and role.chief:
+    if FLAGS.export_at_end and finished and role.chief:
         from gansynth_tf import export
         export_dir = os.path.join(train_dir, "export")
         export.export_saved_model(train_dir, export_dir)
         logging.info("Exported the EMA generator to %s", export_dir)
     logging.info("%s", closing_summary(
         train_dir, gan, config, source.genres, images_at_start, target, end_of_run,
-        export_dir, time.time() - started))
+        export_dir, time.time() - started,
+        budget_stopped=budget_stop is not None and budget_stop.stopped))
     return gan
+
+
+def _budget_plan(train_dir, schedule, build_compiled_gan, representation, on_device,
+                 num_genres, started):
+    """(plan, schedule, seconds used before this process): the run's budget plan (None
+    without one) and the schedule to train.
+
+    A new run with --time_budget_minutes measures each stage's cost on a throwaway GAN and
+    scales its schedule to the budget (budget.py), saving both; a resumed run reads its
+    plan back (a run that started without a budget gets one that keeps its schedule).
+    """
+    plan = budget.BudgetPlan.load(train_dir)
+    if plan is not None:
+        return plan, plan.schedule(schedule.resolutions), plan.seconds_used
+    if FLAGS.time_budget_minutes <= 0:
+        return None, schedule, 0.0
+    total = FLAGS.total_images or schedule.total_images
+    if rundir.latest_checkpoint(train_dir) is not None:
+        plan = budget.keep_schedule(schedule, total, FLAGS.time_budget_minutes)
+        plan.save(train_dir)
+        return plan, schedule, 0.0
+    logging.info("Measuring each stage's training cost for --time_budget_minutes=%g",
+                 FLAGS.time_budget_minutes)
+    rng = np.random.default_rng(FLAGS.seed)
+    batch = FLAGS.batch_size
+    if on_device:
+        inputs = rng.uniform(-0.5, 0.5, (batch, representation.audio_length))
+    else:
+        inputs = rng.uniform(-1.0, 1.0, (batch, *representation.spec_shape, 2))
+    genres = np.eye(num_genres)[rng.integers(0, num_genres, batch)]
+    probe = build_compiled_gan()
+    costs = budget.measure_seconds_per_image(
+        probe, (inputs.astype(np.float32), genres.astype(np.float32)), batch)
+    del probe
+    heap.release_free_memory()
+    keras.utils.set_random_seed(FLAGS.seed)  # the run's GAN starts as it would unbudgeted
+    available = (FLAGS.time_budget_minutes * 60 - (time.time() - started)
+                 - budget.finish_reserve_seconds(FLAGS.time_budget_minutes))
+    try:
+        plan = budget.make_plan(schedule, total, costs, budget.PLAN_MARGIN * available,
+                                FLAGS.batch_size, FLAGS.time_budget_minutes)
+    except budget.BudgetError as e:
+        raise UsageError(str(e)) from None
+    logging.info("%s", budget.describe(plan, schedule))
+    plan.seconds_used = time.time() - started
+    plan.save(train_dir)
+    schedule = plan.schedule(schedule.resolutions)
+    rundir.save_schedule(train_dir, schedule)
+    return plan, schedule, 0.0
+
+
+def _budget_stop(train_dir, plan, config, started, used_before):
+    """The BudgetStop of this process: the deadline is the budget less the time earlier
+    processes of the run used (`used_before`), less the reserve for the export; it keeps
+    budget.json's seconds_used up to date."""
+    if plan.minutes != FLAGS.time_budget_minutes:
+        logging.info("Time budget now %g min (the run started with %g)",
+                     FLAGS.time_budget_minutes, plan.minutes)
+        plan.minutes = float(FLAGS.time_budget_minutes)
+    deadline = (started + FLAGS.time_budget_minutes * 60 - used_before
+                - budget.finish_reserve_seconds(FLAGS.time_budget_minutes))
+
+    def record():
+        plan.seconds_used = used_before + (time.time() - started)
+        plan.save(train_dir)
+
+    return budget.BudgetStop(deadline, config.num_stages - 1, record)
 
 
 def _next_programs():
@@ -442,7 +548,7 @@ def _here_or_absolute(path):
 
 
 def closing_summary(train_dir, gan, config, genres, images_at_start, target, end_of_run,
-                    export_dir, seconds):
+                    export_dir, seconds, budget_stopped=False):
     """What the run did, where its output is and what to run next (several lines)."""
     step, images = int(gan.step_counter.numpy()), int(gan.images_seen.numpy())
     session = images - images_at_start
@@ -450,7 +556,11 @@ def closing_summary(train_dir, gan, config, genres, images_at_start, target, end
     lines = [f"Done: {images:,} of {target * FLAGS.batch_size:,} images seen (step {step}), "
              f"{stage_name(config, gan.stage)}; this session {session:,} images in "
              f"{format_duration(seconds)}{rate}"]
-    if step < end_of_run:
+    if budget_stopped:
+        lines.append(f"  stopped by --time_budget_minutes={FLAGS.time_budget_minutes:g} at "
+                     f"the final stage, {end_of_run - step} steps before --total_images "
+                     f"(budget.json has the plan)")
+    elif step < end_of_run:
         lines.append(f"  stopped at --max_steps={FLAGS.max_steps}, {end_of_run - step} steps "
                      f"before the end of --total_images: rerun with a larger --max_steps (or "
                      f"none) to continue")

@@ -152,9 +152,10 @@ class ProgressLog(keras.callbacks.Callback):
     BAR_WIDTH = 20
 
     def __init__(self, schedule, config, batch_size, target_steps, every_steps, verbose,
-                 stream=None):
+                 stream=None, deadline=None):
         super().__init__()
         self.schedule, self.config = schedule, config
+        self.deadline = deadline  # time.time() at which a time budget ends the run
         self.target_images = target_steps * batch_size
         self.target_steps, self.every_steps, self.verbose = target_steps, every_steps, verbose
         self.stream = stream or sys.stdout
@@ -199,7 +200,12 @@ class ProgressLog(keras.callbacks.Callback):
                  f"{float(self.model.alpha.numpy()):.2f}"]
         if self._rate:
             parts.append(f"{self._rate:.1f} images/s")
-            parts.append(f"ETA {format_duration(max(self.target_images - images, 0) / self._rate)}")
+            eta = max(self.target_images - images, 0) / self._rate
+            left = None if self.deadline is None else max(0.0, self.deadline - time.time())
+            if left is not None and left < eta:
+                parts.append(f"time budget left {format_duration(left)}")
+            else:
+                parts.append(f"ETA {format_duration(eta)}")
         else:
             parts.append("ETA --")
         if self.verbose >= 2 and logs:

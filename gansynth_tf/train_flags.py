@@ -35,6 +35,12 @@ flags.DEFINE_integer("max_steps", None, "Stop after this many training steps in 
 flags.DEFINE_integer("total_images", None, "Images (clips) to train on in total. Default: "
                      "the end of the progressive schedule (all stages' stable and transition "
                      "phases). GANSynth: 11M.")
+flags.DEFINE_float("time_budget_minutes", 0.0, "Wall-clock budget of the whole run, start "
+                   "to export, on this machine (0: none). Before the first step each stage's "
+                   "cost is measured; if the schedule would not fit, every phase and "
+                   "--total_images are scaled down by one factor, and the final stage stops "
+                   "when the budget is spent. The plan is kept in <train_dir>/budget.json.",
+                   lower_bound=0.0)
 flags.DEFINE_integer("steps_per_epoch", 100, "Steps per Keras epoch (one progress line).")
 flags.DEFINE_integer("checkpoint_every_steps", 200, "Save a checkpoint every N steps (and at "
                      "every stage change and at the end).")
