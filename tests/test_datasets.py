@@ -235,6 +235,32 @@ def test_manifest_csv(tmp_path):
     assert waves.shape == (3, L) and sorted(labels.tolist()) == [0, 1, 1]
 
 
+@pytest.mark.parametrize("header, delimiter", [
+    (("label", "id", "filename"), ","),      # other names, other order, an extra column
+    (("File", "Genre"), "\t"),               # tab-separated, capitalised
+    (None, "\t"),                            # no header
+])
+def test_manifest_header_names_order_and_tabs(tmp_path, header, delimiter):
+    os.makedirs(tmp_path / "a, b")
+    names = []
+    for i, genre in enumerate(["jazz", "pop"]):
+        name = f"a, b/t {i}.flac"
+        soundfile.write(str(tmp_path / name), _tone(0.5, 22050, 300 + i * 100), 22050)
+        names.append((name, genre))
+    if header is None or len(header) == 2:
+        rows = [header] if header else []
+        rows += [(name, genre) for name, genre in names]
+    else:
+        rows = [header] + [(genre, str(i), name) for i, (name, genre) in enumerate(names)]
+    with open(tmp_path / "list.tsv", "w", newline="") as f:
+        csv.writer(f, delimiter=delimiter).writerows(rows)
+    src = datasets.build_source(datasets.DataConfig(
+        dataset="manifest", data_dir=str(tmp_path / "list.tsv"), audio_length=L,
+        audio_backend="soundfile"))
+    assert src.genres == ["jazz", "pop"] and not src.skipped
+    assert sorted(os.path.basename(p) for p in src.paths) == ["t 0.flac", "t 1.flac"]
+
+
 @pytest.mark.skipif(not CAN_WRITE_MP3, reason="soundfile/libsndfile here cannot write MP3")
 def test_fma_metadata(tmp_path):
     audio = tmp_path / "fma_small"

@@ -75,8 +75,27 @@ def folder_entries(data_dir):
     return entries, root
 
 
+# Header names a manifest's columns go by (lower case), best first; a first row naming one
+# of each is the header, in any column order.
+PATH_COLUMNS = ("path", "filepath", "file_path", "filename", "file_name", "file", "audio",
+                "audio_path", "track")
+GENRE_COLUMNS = ("genre", "label", "class", "category", "style", "genre_top")
+
+
+def _header_columns(row):
+    """(path column, genre column) if `row` is a header naming both, else None."""
+    names = [c.strip().lower() for c in row]
+    found = [next((names.index(n) for n in choices if n in names), None)
+             for choices in (PATH_COLUMNS, GENRE_COLUMNS)]
+    return None if None in found else tuple(found)
+
+
 def manifest_entries(csv_path):
-    """[(path, genre)] from a `path,genre` CSV (header optional); missing files skipped."""
+    """[(path, genre)] from a `path,genre` CSV or tab-separated file; missing files skipped.
+
+    The header is optional; one naming its columns (path/file/filename..., genre/label/
+    class...) may put them in any order, and other columns are ignored.
+    """
     if os.path.isdir(csv_path):
         cand = os.path.join(csv_path, "manifest.csv")
         if not os.path.isfile(cand):
@@ -86,15 +105,21 @@ def manifest_entries(csv_path):
     base = os.path.dirname(os.path.abspath(csv_path))
     entries, skipped = [], []
     with open(csv_path, newline="", encoding="utf-8-sig") as f:
-        rows = [(line, r) for line, r in enumerate(csv.reader(f), start=1)
+        first = f.readline()
+        # Tab-separated when the first line has a tab (a .tsv, or a sheet exported as
+        # text: its paths may hold commas); otherwise a CSV, whose fields may quote commas.
+        delimiter = "\t" if "\t" in first else ","
+        f.seek(0)
+        rows = [(line, r) for line, r in enumerate(csv.reader(f, delimiter=delimiter),
+                                                   start=1)
                 if r and any(c.strip() for c in r)]
     if not rows:
         raise DataError(f"--dataset=manifest: {csv_path} is empty; expected rows of "
                         "path,genre.")
     col_p, col_g = 0, 1
-    head = [c.strip().lower() for c in rows[0][1]]
-    if "path" in head and "genre" in head:
-        col_p, col_g = head.index("path"), head.index("genre")
+    header = _header_columns(rows[0][1])
+    if header is not None:
+        col_p, col_g = header
         rows = rows[1:]
     for line, row in rows:
         if len(row) <= max(col_p, col_g) or not row[col_g].strip():
