@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from gansynth_tf import cli, progressive
+from gansynth_tf import cli, heap, progressive, rundir
 
 BUDGET_FILE = "budget.json"
 # Kept back from the budget for what follows the last step (the final checkpoint, the
@@ -239,3 +239,56 @@ class BudgetStop(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.record is not None:
             self.record()
+
+
+def plan_run(train_dir, schedule, total_images, minutes, batch_size, build_compiled_gan,
+             example, started, seed=0):
+    """(plan, schedule, seconds used before this process) of a training run.
+
+    A resumed run reads its plan back; one that started without a budget and resumes with
+    one gets a plan that keeps its schedule; without a budget: (None, schedule, 0). A new
+    run measures each stage on `build_compiled_gan()` (a throwaway, fed `example`), scales
+    `schedule` and `total_images` to the `minutes` left since `started` (a time.time()), and
+    saves the plan and the scaled schedule. Raises BudgetError when no time is left.
+    """
+    plan = BudgetPlan.load(train_dir)
+    if plan is not None:
+        return plan, plan.schedule(schedule.resolutions), plan.seconds_used
+    if minutes <= 0:
+        return None, schedule, 0.0
+    if rundir.latest_checkpoint(train_dir) is not None:
+        plan = keep_schedule(schedule, total_images, minutes)
+        plan.save(train_dir)
+        return plan, schedule, 0.0
+    logging.info("Measuring each stage's training cost for --time_budget_minutes=%g", minutes)
+    probe = build_compiled_gan()
+    costs = measure_seconds_per_image(probe, example, batch_size)
+    del probe
+    heap.release_free_memory()
+    keras.utils.set_random_seed(seed)  # the run's GAN starts as it would unbudgeted
+    available = minutes * 60 - (time.time() - started) - finish_reserve_seconds(minutes)
+    plan = make_plan(schedule, total_images, costs, PLAN_MARGIN * available, batch_size,
+                     minutes)
+    logging.info("%s", describe(plan, schedule))
+    plan.seconds_used = time.time() - started
+    plan.save(train_dir)
+    schedule = plan.schedule(schedule.resolutions)
+    rundir.save_schedule(train_dir, schedule)
+    return plan, schedule, 0.0
+
+
+def stop_run(train_dir, plan, minutes, final_stage, started, used_before):
+    """The BudgetStop of this process: its deadline is `minutes` less the time earlier
+    processes of the run used (`used_before`), less the reserve for the export; it keeps
+    budget.json's seconds_used up to date."""
+    if plan.minutes != minutes:
+        logging.info("Time budget now %g min (the run started with %g)", minutes,
+                     plan.minutes)
+        plan.minutes = float(minutes)
+    deadline = started + minutes * 60 - used_before - finish_reserve_seconds(minutes)
+
+    def record():
+        plan.seconds_used = used_before + (time.time() - started)
+        plan.save(train_dir)
+
+    return BudgetStop(deadline, final_stage, record)

@@ -406,7 +406,8 @@ def _train_locked(train_dir, scratch=None, role=distribution.WorkerRole()):
     target = end_of_run if FLAGS.max_steps is None else min(end_of_run, FLAGS.max_steps)
     budget_stop = None
     if plan is not None and FLAGS.time_budget_minutes > 0:
-        budget_stop = _budget_stop(train_dir, plan, config, started, used_before)
+        budget_stop = budget.stop_run(train_dir, plan, FLAGS.time_budget_minutes,
+                                      config.num_stages - 1, started, used_before)
         if budget_stop.spent() and stage == config.num_stages - 1:
             logging.info("The time budget (--time_budget_minutes=%g) of this run is spent: "
                          "no more training", FLAGS.time_budget_minutes)
@@ -467,69 +468,22 @@ def _train_locked(train_dir, scratch=None, role=distribution.WorkerRole()):
 
 def _budget_plan(train_dir, schedule, build_compiled_gan, representation, on_device,
                  num_genres, started):
-    """(plan, schedule, seconds used before this process): the run's budget plan (None
-    without one) and the schedule to train.
-
-    A new run with --time_budget_minutes measures each stage's cost on a throwaway GAN and
-    scales its schedule to the budget (budget.py), saving both; a resumed run reads its
-    plan back (a run that started without a budget gets one that keeps its schedule).
-    """
-    plan = budget.BudgetPlan.load(train_dir)
-    if plan is not None:
-        return plan, plan.schedule(schedule.resolutions), plan.seconds_used
-    if FLAGS.time_budget_minutes <= 0:
-        return None, schedule, 0.0
-    total = FLAGS.total_images or schedule.total_images
-    if rundir.latest_checkpoint(train_dir) is not None:
-        plan = budget.keep_schedule(schedule, total, FLAGS.time_budget_minutes)
-        plan.save(train_dir)
-        return plan, schedule, 0.0
-    logging.info("Measuring each stage's training cost for --time_budget_minutes=%g",
-                 FLAGS.time_budget_minutes)
+    """budget.plan_run for this run's flags; the probe batch is what its train step takes
+    (waves with --features_on_device, else normalised features)."""
     rng = np.random.default_rng(FLAGS.seed)
     batch = FLAGS.batch_size
     if on_device:
         inputs = rng.uniform(-0.5, 0.5, (batch, representation.audio_length))
     else:
         inputs = rng.uniform(-1.0, 1.0, (batch, *representation.spec_shape, 2))
-    genres = np.eye(num_genres)[rng.integers(0, num_genres, batch)]
-    probe = build_compiled_gan()
-    costs = budget.measure_seconds_per_image(
-        probe, (inputs.astype(np.float32), genres.astype(np.float32)), batch)
-    del probe
-    heap.release_free_memory()
-    keras.utils.set_random_seed(FLAGS.seed)  # the run's GAN starts as it would unbudgeted
-    available = (FLAGS.time_budget_minutes * 60 - (time.time() - started)
-                 - budget.finish_reserve_seconds(FLAGS.time_budget_minutes))
+    example = (inputs.astype(np.float32),
+               np.eye(num_genres, dtype=np.float32)[rng.integers(0, num_genres, batch)])
     try:
-        plan = budget.make_plan(schedule, total, costs, budget.PLAN_MARGIN * available,
-                                FLAGS.batch_size, FLAGS.time_budget_minutes)
+        return budget.plan_run(train_dir, schedule, FLAGS.total_images or
+                               schedule.total_images, FLAGS.time_budget_minutes, batch,
+                               build_compiled_gan, example, started, seed=FLAGS.seed)
     except budget.BudgetError as e:
         raise UsageError(str(e)) from None
-    logging.info("%s", budget.describe(plan, schedule))
-    plan.seconds_used = time.time() - started
-    plan.save(train_dir)
-    schedule = plan.schedule(schedule.resolutions)
-    rundir.save_schedule(train_dir, schedule)
-    return plan, schedule, 0.0
-
-
-def _budget_stop(train_dir, plan, config, started, used_before):
-    """The BudgetStop of this process: the deadline is the budget less the time earlier
-    processes of the run used (`used_before`), less the reserve for the export; it keeps
-    budget.json's seconds_used up to date."""
-    if plan.minutes != FLAGS.time_budget_minutes:
-        logging.info("Time budget now %g min (the run started with %g)",
-                     FLAGS.time_budget_minutes, plan.minutes)
-        plan.minutes = float(FLAGS.time_budget_minutes)
-    deadline = (started + FLAGS.time_budget_minutes * 60 - used_before
-                - budget.finish_reserve_seconds(FLAGS.time_budget_minutes))
-
-    def record():
-        plan.seconds_used = used_before + (time.time() - started)
-        plan.save(train_dir)
-
-    return budget.BudgetStop(deadline, config.num_stages - 1, record)
 
 
 def _next_programs():
