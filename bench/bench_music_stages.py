@@ -12,7 +12,6 @@ pipeline cost). The stage's fade-in alpha is 1. Used to design the recipe for it
 --policies times each stage under each Keras dtype policy in turn, side by side, so their
 ratio is measured under the same load.
 """
-import time
 
 import bench_common as bc  # noqa: E402
 
@@ -23,7 +22,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from gansynth_tf import networks  # noqa: E402
+from gansynth_tf import budget, networks  # noqa: E402
 from gansynth_tf.gan import build_gan, make_optimizers  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -43,19 +42,6 @@ flags.DEFINE_integer("num_genres", 5, "Genres (one-hot width).")
 flags.DEFINE_string("output_json", None, "Where to write the figures as JSON.")
 
 
-class StepTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.times = []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._t = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        float(logs["d_loss"]) if logs and "d_loss" in logs else None
-        self.times.append(time.perf_counter() - self._t)
-
-
 def time_stage(name, stage, policy):
     keras.mixed_precision.set_global_policy(policy)
     resolutions, channels = CANDIDATES[name]
@@ -72,9 +58,9 @@ def time_stage(name, stage, policy):
     y = np.eye(FLAGS.num_genres, dtype=np.float32)[rng.integers(0, FLAGS.num_genres, FLAGS.batch)]
     data = tf.data.Dataset.from_tensors((x, y)).repeat()
     gan.fit(data, steps_per_epoch=2, epochs=1, verbose=0)
-    timer = StepTimer()
+    timer = budget.StepTimer()
     gan.fit(data, steps_per_epoch=FLAGS.steps, epochs=1, verbose=0, callbacks=[timer])
-    med = float(np.median(timer.times))
+    med = float(np.median(timer.seconds))
     return {"candidate": name, "stage": stage, "policy": policy,
             "resolution": "x".join(map(str, resolutions[stage])),
             "channels": channels[stage], "batch": FLAGS.batch,

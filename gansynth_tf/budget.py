@@ -154,7 +154,9 @@ def keep_schedule(schedule, total_images, minutes):
         seconds_per_image=[], predicted_seconds=0.0)
 
 
-class _StepTimer(keras.callbacks.Callback):
+class StepTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of each train step of a fit (`.seconds`)."""
+
     def __init__(self):
         super().__init__()
         self.seconds = []
@@ -163,6 +165,8 @@ class _StepTimer(keras.callbacks.Callback):
         self._start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
+        if logs and "d_loss" in logs:
+            float(logs["d_loss"])  # the step's result is in hand: it has run
         self.seconds.append(time.perf_counter() - self._start)
 
 
@@ -178,7 +182,7 @@ def measure_seconds_per_image(gan, example, batch_size, warmup_steps=2, timed_st
     for stage in range(gan.generator.config.num_stages):
         gan.set_stage(stage, 1.0)
         gan.fit(data, steps_per_epoch=warmup_steps, epochs=1, verbose=0, shuffle=False)
-        timer = _StepTimer()
+        timer = StepTimer()
         gan.fit(data, steps_per_epoch=timed_steps, epochs=1, verbose=0, shuffle=False,
                 callbacks=[timer])
         costs.append(float(np.median(timer.seconds)) / batch_size)
