@@ -213,8 +213,8 @@ class BudgetStop(keras.callbacks.Callback):
 
     Earlier stages are never cut (an export needs the final stage): a run that reaches
     the deadline before it is logged as behind its plan and stops as soon as the final
-    stage has taken one step. `record(seconds)` is called at every epoch end with the
-    seconds this process has trained, so that the plan on disk knows the time used.
+    stage has taken one step. `record()` (no arguments) is called at every epoch end, so
+    that the plan on disk knows the time used (stop_run's record writes seconds_used).
     """
 
     def __init__(self, deadline, final_stage, record=None, clock=time.time):
