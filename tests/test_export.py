@@ -135,7 +135,11 @@ def test_generate_long_is_the_piece_generate_duration_makes(exported):
         genre_path=tf.constant("jazz:0,hip hop:0.3"), seed=tf.constant(4, tf.int64),
         seconds=tf.constant(0.7))["audio_raw"].numpy()
     assert piece.shape == eager.shape
-    np.testing.assert_allclose(piece, eager, rtol=0, atol=1e-4 * np.max(np.abs(eager)))
+    # Graph and eager kernels round differently (by ~5e-4 of the peak on AVX2 machines); a
+    # different walk or join would differ by the order of the peak itself.
+    peak = np.max(np.abs(eager))
+    np.testing.assert_allclose(piece, eager, rtol=0, atol=2e-3 * peak)
+    assert np.sqrt(np.mean((piece - eager) ** 2)) < 3e-4 * peak
 
 
 def _waves(trained, genre, z):

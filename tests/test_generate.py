@@ -31,6 +31,24 @@ def _read(path):
     return audio, rate, soundfile.info(path).subtype
 
 
+# One 16-bit PCM step. oneDNN picks its kernels by batch size (and on AVX2 machines the
+# rounding differs with it), so the same (seed, i) drawn in a larger batch may land a step
+# or two away in a few samples; a different clip differs by far more.
+PCM_STEP = 1 / 32768
+
+
+def _assert_same_clip(path_a, path_b):
+    a, b = _read(path_a)[0], _read(path_b)[0]
+    assert a.shape == b.shape
+    np.testing.assert_allclose(a, b, rtol=0, atol=3 * PCM_STEP)
+    assert np.mean(a != b) < 0.05, f"{np.mean(a != b):.1%} of samples differ"
+
+
+def _assert_different_clips(path_a, path_b):
+    a, b = _read(path_a)[0], _read(path_b)[0]
+    assert np.max(np.abs(a - b)) > 100 * PCM_STEP
+
+
 def _exit_message(*args):
     """generate.main(args) must exit with a message (a bad flag or source): returns it."""
     with pytest.raises(SystemExit) as e:
@@ -82,9 +100,8 @@ def test_export_output_is_seeded_and_shares_latents_across_calls(run, tmp_path):
         "jazz_0.wav", "jazz_1.wav", "jazz_2.wav"]
     # Sample i depends on (seed, i) only, not on how many samples or genres were asked for.
     for i in range(2):
-        np.testing.assert_array_equal(_read(a / f"jazz_{i}.wav")[0],
-                                      _read(b / f"jazz_{i}.wav")[0])
-    assert not np.array_equal(_read(a / "jazz_0.wav")[0], _read(a / "jazz_1.wav")[0])
+        _assert_same_clip(a / f"jazz_{i}.wav", b / f"jazz_{i}.wav")
+    _assert_different_clips(a / "jazz_0.wav", a / "jazz_1.wav")
 
 
 def test_unknown_genre_fails_naming_the_known_genres(run, tmp_path):
@@ -126,11 +143,9 @@ def test_genre_interpolation_walks_from_one_genre_to_the_other(run, tmp_path):
     generate.main(["generate", f"--export_dir={export_dir}", f"--output_dir={plain}",
                    "--genre=hip hop", "--genre=jazz", "--num_samples=1", "--seed=2"])
     # The ends are plain samples of the two genres at the same latent (sample 0).
-    np.testing.assert_array_equal(_read(out / "interp_0.wav")[0],
-                                  _read(plain / "hip_hop_0.wav")[0])
-    np.testing.assert_array_equal(_read(out / "interp_3.wav")[0],
-                                  _read(plain / "jazz_0.wav")[0])
-    assert not np.array_equal(_read(out / "interp_1.wav")[0], _read(out / "interp_0.wav")[0])
+    _assert_same_clip(out / "interp_0.wav", plain / "hip_hop_0.wav")
+    _assert_same_clip(out / "interp_3.wav", plain / "jazz_0.wav")
+    _assert_different_clips(out / "interp_1.wav", out / "interp_0.wav")
 
 
 def test_latent_interpolation_joins_two_seeds(run, tmp_path):
@@ -146,8 +161,7 @@ def test_latent_interpolation_joins_two_seeds(run, tmp_path):
         generate.main(["generate", f"--export_dir={export_dir}",
                        f"--output_dir={plain / str(seed)}", "--genre=r&b/soul",
                        "--num_samples=1", f"--seed={seed}"])
-        np.testing.assert_array_equal(_read(out / f"latent_interp_{step}.wav")[0],
-                                      _read(plain / str(seed) / "r_b_soul_0.wav")[0])
+        _assert_same_clip(out / f"latent_interp_{step}.wav", plain / str(seed) / "r_b_soul_0.wav")
     with pytest.raises(SystemExit) as e:
         generate.main(["generate", f"--train_dir={train_dir}", f"--output_dir={out}",
                        "--interpolate_latent"])
