@@ -209,7 +209,8 @@ def describe(plan, schedule_before):
 
 
 class BudgetStop(keras.callbacks.Callback):
-    """Ends training at the final stage once `deadline` (a time.time() value) has passed.
+    """Ends training at the final stage once `deadline` (a time.time() value) has passed;
+    `total_seconds` is the training time of the whole run, resumes included.
 
     Earlier stages are never cut (an export needs the final stage): a run that reaches
     the deadline before it is logged as behind its plan and stops as soon as the final
@@ -217,9 +218,11 @@ class BudgetStop(keras.callbacks.Callback):
     that the plan on disk knows the time used (stop_run's record writes seconds_used).
     """
 
-    def __init__(self, deadline, final_stage, record=None, clock=time.time):
+    def __init__(self, deadline, final_stage, record=None, clock=time.time,
+                 total_seconds=None):
         super().__init__()
         self.deadline, self.final_stage = deadline, final_stage
+        self.total_seconds = total_seconds  # the whole run's training time, for progress
         self.record, self.clock = record, clock
         self.stopped = False
         self._warned = False
@@ -295,4 +298,5 @@ def stop_run(train_dir, plan, minutes, final_stage, started, used_before):
         plan.seconds_used = used_before + (time.time() - started)
         plan.save(train_dir)
 
-    return BudgetStop(deadline, final_stage, record)
+    return BudgetStop(deadline, final_stage, record,
+                      total_seconds=minutes * 60 - finish_reserve_seconds(minutes))

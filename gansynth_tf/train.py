@@ -436,7 +436,7 @@ def _train_locked(train_dir, scratch=None, role=distribution.WorkerRole()):
                              FLAGS.seed, FLAGS.audio_summary_seconds)
         spe = FLAGS.steps_per_epoch
         progress = ProgressLog(schedule, config, FLAGS.batch_size, target, spe, FLAGS.verbose,
-                               deadline=budget_stop.deadline if budget_stop else None)
+                               budget=budget_stop)
         if FLAGS.jit_compile:
             tflog.start_xla_quietly()  # XLA's once-a-process start-up lines, off the console
         # The dataset shuffles itself; fit's default shuffle=True only draws a warning.

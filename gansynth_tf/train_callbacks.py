@@ -147,15 +147,19 @@ class ProgressLog(keras.callbacks.Callback):
     A line every `every_steps` steps and at the last one (verbose 1; verbose 2 adds the
     losses, 0 prints none); each stage change is logged. Lines rather than a bar redrawn
     in place: TensorFlow's own log lines (checkpoint saves) would land inside such a bar.
+
+    With a time budget (`budget`: a budget.BudgetStop) the run ends at whichever comes
+    first, the images or the deadline, so the bar shows the larger of the two shares and
+    says which one it is.
     """
 
     BAR_WIDTH = 20
 
     def __init__(self, schedule, config, batch_size, target_steps, every_steps, verbose,
-                 stream=None, deadline=None):
+                 stream=None, budget=None, clock=time.time):
         super().__init__()
         self.schedule, self.config = schedule, config
-        self.deadline = deadline  # time.time() at which a time budget ends the run
+        self.budget, self.clock = budget, clock
         self.target_images = target_steps * batch_size
         self.target_steps, self.every_steps, self.verbose = target_steps, every_steps, verbose
         self.stream = stream or sys.stdout
@@ -169,7 +173,7 @@ class ProgressLog(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         model = self.model
         step, images = int(model.step_counter.numpy()), int(model.images_seen.numpy())
-        now = time.time()
+        now = self.clock()
         if model.stage != self._stage:
             self._stage, self._window = model.stage, None
             logging.info("%s begins at %s images%s",
@@ -190,24 +194,33 @@ class ProgressLog(keras.callbacks.Callback):
 
     def line(self, images, logs=None):
         """'[#####...] 1,600/48,000 images (3%)  stage 2/4 (8x32) alpha 0.42  52.0 images/s
-        ETA 15m20s', with the losses at verbose 2."""
+        ETA 15m20s', with the losses at verbose 2; when a time budget is nearer its end
+        than the images are: '[...] 9,600 images (40% of the time budget)  ...  time budget
+        left 51m00s'."""
         target = max(self.target_images, 1)
         done = min(images / target, 1.0)
+        eta = max(self.target_images - images, 0) / self._rate if self._rate else None
+        left = None
+        if self.budget is not None and self.budget.total_seconds:
+            left = max(0.0, self.budget.deadline - self.clock())
+            by_time = min(1.0 - left / self.budget.total_seconds, 1.0)
+        # Which ends the run first: by the current rate once it is known, else by the shares.
+        time_ends_it = left is not None and (left < eta if eta is not None else by_time > done)
+        if time_ends_it:
+            count = f"{images:,} images ({100 * by_time:.0f}% of the time budget)"
+            done = by_time
+        else:
+            count = f"{images:,}/{self.target_images:,} images ({100 * done:.0f}%)"
         filled = int(done * self.BAR_WIDTH)
-        parts = [f"[{'#' * filled}{'.' * (self.BAR_WIDTH - filled)}] {images:,}/"
-                 f"{self.target_images:,} images ({100 * done:.0f}%)",
+        parts = [f"[{'#' * filled}{'.' * (self.BAR_WIDTH - filled)}] {count}",
                  f"{stage_name(self.config, self.model.stage)} alpha "
                  f"{float(self.model.alpha.numpy()):.2f}"]
         if self._rate:
             parts.append(f"{self._rate:.1f} images/s")
-            eta = max(self.target_images - images, 0) / self._rate
-            left = None if self.deadline is None else max(0.0, self.deadline - time.time())
-            if left is not None and left < eta:
-                parts.append(f"time budget left {format_duration(left)}")
-            else:
-                parts.append(f"ETA {format_duration(eta)}")
+        if time_ends_it:
+            parts.append(f"time budget left {format_duration(left)}")
         else:
-            parts.append("ETA --")
+            parts.append("ETA --" if eta is None else f"ETA {format_duration(eta)}")
         if self.verbose >= 2 and logs:
             parts.append(" ".join(f"{name} {float(logs[name]):.4g}"
                                   for name in ("d_loss", "g_loss") if name in logs))

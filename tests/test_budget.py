@@ -89,6 +89,39 @@ def test_budget_stop_ends_only_the_final_stage_once_the_deadline_passes():
     assert records == [1]
 
 
+def test_progress_shows_the_time_budget_once_it_is_nearer_its_end_than_the_images():
+    from types import SimpleNamespace
+
+    from gansynth_tf.train_callbacks import ProgressLog
+
+    now = [1000.0]
+    stop = budget.BudgetStop(deadline=1600.0, final_stage=2, clock=lambda: now[0],
+                             total_seconds=1000.0)  # 400 s of the 1000 used
+    config = SimpleNamespace(resolutions=SCHEDULE.resolutions, num_stages=3)
+    progress = ProgressLog(SCHEDULE, config, batch_size=2, target_steps=50, every_steps=1,
+                           verbose=1, budget=stop, clock=lambda: now[0])
+    progress.set_model(SimpleNamespace(stage=2, alpha=keras.ops.convert_to_tensor(1.0)))
+    # 10 of 100 images but 40% of the time: the budget will end the run first.
+    line = progress.line(10)
+    assert line.startswith("[########............] 10 images (40% of the time budget)  "
+                           "stage 3/3 (8x16) alpha 1.00"), line
+    assert line.endswith("time budget left 10m00s"), line
+    # Once the rate is known it decides: 90 images at 0.1/s outlast the 600 s left ...
+    progress._rate = 0.1
+    assert progress.line(10).endswith("0.1 images/s  time budget left 10m00s")
+    # ... and at 1/s they do not: the usual count and ETA, though 40% > 10%.
+    progress._rate = 1.0
+    line = progress.line(10)
+    assert "] 10/100 images (10%)  " in line and line.endswith("1.0 images/s  ETA 1m30s"), line
+    # Without a rate yet, the larger share decides: 80% of the images against 40%.
+    progress._rate = None
+    line = progress.line(80)
+    assert "80/100 images (80%)" in line and line.endswith("ETA --"), line
+    now[0] = 1700.0  # past the deadline: full, never over
+    assert "(100% of the time budget)" in progress.line(10)
+    assert "time budget left 0s" in progress.line(10)
+
+
 def test_each_stage_of_a_compiled_gan_is_timed():
     config = networks.NetworkConfig(((2, 8), (4, 16)), (8, 4), (8, 4), num_genres=3,
                                     latent_dim=8)
