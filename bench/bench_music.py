@@ -111,7 +111,7 @@ def per_genre_table(rows):
     return "\n".join(lines) + "\n"
 
 
-def plot(rows, path):
+def plot(rows, path, ceiling=None):
     import matplotlib  # pylint: disable=import-outside-toplevel
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
@@ -131,6 +131,11 @@ def plot(rows, path):
     axes[0].axhline(m0["real_accuracy"], color="grey", ls=":", label="classifier: real")
     axes[0].axhline(m0["judge2_real_accuracy"], color="black", ls=":",
                     label="feature judge: real")
+    if ceiling:
+        axes[0].axhline(ceiling["classifier"], color="grey", ls="-.", lw=0.8,
+                        label="classifier: real, round trip")
+        axes[0].axhline(ceiling["feature_judge"], color="black", ls="-.", lw=0.8,
+                        label="feature judge: real, round trip")
     axes[0].axhline(m0["chance_accuracy"], color="red", lw=0.8, label="chance")
     axes[1].axhline(m0["frechet_distance_real_vs_real"], color="grey", ls=":",
                     label="real vs real")
@@ -194,7 +199,7 @@ def main(argv):
             f"{rows[0]['metrics']['judge2_real_accuracy']:.3f}).\n")
     with open(os.path.join(FLAGS.output_dir, "music.md"), "w") as f:
         f.write(text)
-    plot(rows, os.path.join(FLAGS.output_dir, "curve.png"))
+    plot(rows, os.path.join(FLAGS.output_dir, "curve.png"), ceiling)
     print(text)
 
 
