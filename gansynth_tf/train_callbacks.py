@@ -166,9 +166,20 @@ class ProgressLog(keras.callbacks.Callback):
         self._stage = None
         self._window = None  # (time, images) at the end of the current stage's first step
         self._rate = None
+        self._last = self._printed = None  # (step, images, logs) of the last step; its step
 
     def on_train_begin(self, logs=None):
         self._stage = self.model.stage
+
+    def on_train_end(self, logs=None):
+        # A run stopped between reports (the time budget, --max_steps) still ends on a line.
+        if self.verbose > 0 and self._last is not None and self._last[0] != self._printed:
+            self._write(*self._last)
+
+    def _write(self, step, images, logs):
+        self.stream.write(self.line(images, logs) + "\n")
+        self.stream.flush()
+        self._printed = step
 
     def on_train_batch_end(self, batch, logs=None):
         model = self.model
@@ -185,9 +196,9 @@ class ProgressLog(keras.callbacks.Callback):
             self._window = (now, images)
         elif now > self._window[0]:
             self._rate = (images - self._window[1]) / (now - self._window[0])
+        self._last = (step, images, logs)
         if self.verbose > 0 and (step >= self.target_steps or step % self.every_steps == 0):
-            self.stream.write(self.line(images, logs) + "\n")
-            self.stream.flush()
+            self._write(step, images, logs)
 
     def _stage_start(self, stage):
         return next(p.start for p in self.schedule.phases() if p.stage == stage)

@@ -161,6 +161,10 @@ def test_a_budgeted_run_scales_its_schedule_stops_in_time_exports_and_resumes(tm
     assert schedule.stable_images == plan["stable_images"] < 400
     assert "stopped by --time_budget_minutes=1 at the final stage" in result.stderr
     assert "Time budget 1 min: measured images/s per stage" in result.stderr
+    # The progress ends on the step the budget stopped at, not on the last report before.
+    done = result.stderr[result.stderr.index("Done: ") + 6:].split(" of ")[0]
+    last = [ln for ln in result.stdout.splitlines() if ln.startswith("[")][-1]
+    assert f"] {done} images (" in last and "time budget left" in last, (done, last)
     assert os.path.exists(os.path.join(train_dir, "export", "saved_model.pb"))
     # The process starts (imports) before the budget's clock and exports after its
     # deadline; the export of this tiny model takes seconds.
