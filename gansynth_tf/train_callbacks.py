@@ -149,8 +149,8 @@ class ProgressLog(keras.callbacks.Callback):
     in place: TensorFlow's own log lines (checkpoint saves) would land inside such a bar.
 
     With a time budget (`budget`: a budget.BudgetStop) the run ends at whichever comes
-    first, the images or the deadline, so the bar shows the larger of the two shares and
-    says which one it is.
+    first, the images or the deadline: the bar counts toward the one the current stage's
+    rate says comes first (before a rate is known, the one with the larger share done).
     """
 
     BAR_WIDTH = 20
