@@ -31,6 +31,10 @@ class NetworkConfig:
         the real/fake score).
       genre_bias: the generator adds a learned per-genre bias to every conv output (see
         :class:`~gansynth_tf.layers.GenreBias`), besides reading the genre with z.
+      skip_outputs: the generator's output is the sum of every stage's to-spectrogram
+        output, each upsampled to the current resolution, before the tanh (StyleGAN2's
+        "skip" generator), instead of the last stage's alone: later stages add detail to
+        what the earlier ones drew.
     """
 
     resolutions: Tuple[Tuple[int, int], ...]
@@ -42,6 +46,7 @@ class NetworkConfig:
     mbstd_group_size: int = 4
     conditioning: str = "acgan"
     genre_bias: bool = False
+    skip_outputs: bool = False
 
     def __post_init__(self):
         # Normalise JSON-decoded lists to tuples so configs compare equal after a round trip.
@@ -51,6 +56,7 @@ class NetworkConfig:
         object.__setattr__(self, "gen_channels", tuple(int(c) for c in self.gen_channels))
         object.__setattr__(self, "disc_channels", tuple(int(c) for c in self.disc_channels))
         object.__setattr__(self, "genre_bias", bool(self.genre_bias))
+        object.__setattr__(self, "skip_outputs", bool(self.skip_outputs))
         n = len(self.resolutions)
         if n < 1:
             raise ValueError("resolutions must contain at least one stage")

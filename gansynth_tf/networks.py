@@ -216,8 +216,11 @@ class Generator(_ProgressiveNetwork):
     output position getting its own weights.) Then per later stage a
     :class:`GeneratorBlock`. Every stage has a 1x1 to-spectrogram conv (gain 1) with tanh;
     during a transition the output is ``FadeIn([upsample(to_spec[s-1](h_{s-1})),
-    to_spec[s](h_s)])``. With ``config.genre_bias`` every conv output also gets a learned
-    per-genre bias before its activation.
+    to_spec[s](h_s)])``. With ``config.skip_outputs`` it is instead
+    ``tanh(S_s)`` with ``S_0 = to_spec[0](h_0)`` and ``S_s = upsample(S_{s-1}) + a *
+    to_spec[s](h_s)`` (``a`` = alpha at the current stage, 1 before it). With
+    ``config.genre_bias`` every conv output also gets a learned per-genre bias before its
+    activation.
     """
 
     def __init__(self, config, stage=None, **kwargs):
@@ -294,11 +297,12 @@ class Generator(_ProgressiveNetwork):
                 self.genre_biases[0](tf.cast(genre, x.dtype))[:, None, None, :], x.dtype
             )
         x = self.initial_norm(_lrelu(x))
+        if cfg.skip_outputs:
+            return tf.cast(tf.tanh(self._skip_sum(x, genre)), tf.float32)
         previous = None
         for s in range(1, self.stage + 1):
             previous = x
-            bias = self.genre_biases[s](tf.cast(genre, x.dtype)) if self.genre_biases else None
-            x = self.blocks[s - 1](x, bias)
+            x = self.blocks[s - 1](x, self._block_bias(s, genre, x.dtype))
         out = tf.tanh(self.to_spec[self.stage](x))
         if self.stage > 0:
             low = self.fade_upsample[self.stage - 1](
@@ -306,6 +310,22 @@ class Generator(_ProgressiveNetwork):
             )
             out = self.fade([low, out])
         return tf.cast(out, tf.float32)
+
+    def _block_bias(self, s, genre, dtype):
+        return self.genre_biases[s](tf.cast(genre, dtype)) if self.genre_biases else None
+
+    def _skip_sum(self, x, genre):
+        """Pre-tanh skip output: stage 0's to-spectrogram, then per stage s the upsampled
+        sum plus stage s's own (the newest one weighted by alpha while it fades in)."""
+        total = self.to_spec[0](x)
+        for s in range(1, self.stage + 1):
+            x = self.blocks[s - 1](x, self._block_bias(s, genre, x.dtype))
+            low = self.fade_upsample[s - 1](total)
+            total = low + self.to_spec[s](x)
+            if s == self.stage:
+                # (1 - alpha) * low + alpha * (low + new) = low + alpha * new.
+                total = self.fade([low, total])
+        return total
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)

@@ -78,11 +78,13 @@ def network_config_from_flags(num_genres):
     kind = FLAGS.model
     if kind == "hires":
         config = networks.hires_config(num_genres, FLAGS.latent_dim or 256, FLAGS.conditioning)
-        return dataclasses.replace(config, genre_bias=FLAGS.genre_bias)
+        return dataclasses.replace(config, genre_bias=FLAGS.genre_bias,
+                                   skip_outputs=FLAGS.skip_outputs)
     if kind == "quickstart":
         config = networks.quickstart_config(num_genres, FLAGS.latent_dim or 64,
                                             FLAGS.conditioning)
-        return dataclasses.replace(config, genre_bias=FLAGS.genre_bias)
+        return dataclasses.replace(config, genre_bias=FLAGS.genre_bias,
+                                   skip_outputs=FLAGS.skip_outputs)
     if not FLAGS.resolutions or not FLAGS.channels:
         raise UsageError("--model=custom needs --resolutions (e.g. 4x16,8x32) and "
                          "--channels (one per resolution)")
@@ -95,7 +97,8 @@ def network_config_from_flags(num_genres):
         return networks.NetworkConfig(resolutions, channels, channels, num_genres,
                                       FLAGS.latent_dim or 128,
                                       conditioning=FLAGS.conditioning,
-                                      genre_bias=FLAGS.genre_bias)
+                                      genre_bias=FLAGS.genre_bias,
+                                      skip_outputs=FLAGS.skip_outputs)
     except ValueError as e:
         raise UsageError(f"--resolutions/--channels: {e}") from None
 
@@ -192,6 +195,7 @@ def resume_differences(train_dir):
         ("latent_dim", saved_net.latent_dim, new_net.latent_dim),
         ("conditioning", saved_net.conditioning, new_net.conditioning),
         ("genre_bias", saved_net.genre_bias, new_net.genre_bias),
+        ("skip_outputs", saved_net.skip_outputs, new_net.skip_outputs),
         ("stable_images", saved_schedule.stable_images, FLAGS.stable_images),
         ("transition_images", saved_schedule.transition_images, FLAGS.transition_images),
     ]

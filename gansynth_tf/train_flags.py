@@ -99,6 +99,9 @@ flags.DEFINE_list("channels", None, "Custom channels per stage for both networks
 flags.DEFINE_integer("latent_dim", None, "Latent size (default: 256 hires, 64 quickstart).")
 flags.DEFINE_boolean("genre_bias", False, "Generator: add a learned per-genre bias to every "
                      "conv output (genre information in every block, not only at the input).")
+flags.DEFINE_boolean("skip_outputs", False, "Generator: output the sum of every stage's "
+                     "to-spectrogram output, upsampled (StyleGAN2's skip generator), instead "
+                     "of the last stage's alone.")
 flags.DEFINE_enum("conditioning", "acgan", list(networks.CONDITIONING_MODES), "Genre "
                   "conditioning of the discriminator: auxiliary classifier (AC-GAN) or "
                   "projection (plus the classifier head).")

@@ -1,4 +1,6 @@
 """Generator / Discriminator: schedules, shapes at every stage, fade-in semantics, saving."""
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -220,10 +222,12 @@ def test_acgan_score_ignores_genre_projection_uses_it():
 # --------------------------------------------------------------------------- saving
 
 
-@pytest.mark.parametrize("conditioning", ["acgan", "projection"])
-def test_keras_save_and_load_reproduces_outputs(tmp_path, conditioning):
+@pytest.mark.parametrize("conditioning,skip_outputs",
+                         [("acgan", False), ("projection", False), ("projection", True)])
+def test_keras_save_and_load_reproduces_outputs(tmp_path, conditioning, skip_outputs):
     keras.utils.set_random_seed(3)
-    cfg = quickstart_config(4, latent_dim=16, conditioning=conditioning)
+    cfg = dataclasses.replace(quickstart_config(4, latent_dim=16, conditioning=conditioning),
+                              skip_outputs=skip_outputs)
     gen, disc = Generator(cfg, stage=2), Discriminator(cfg, stage=2)
     gen.set_alpha(0.3)
     disc.set_alpha(0.3)
@@ -335,6 +339,59 @@ def test_genre_bias_starts_neutral_reaches_every_block_and_is_checkpointed(tmp_p
     legacy = cfg.to_dict()
     legacy.pop("genre_bias")
     assert NetworkConfig.from_dict(legacy) == cfg
+
+
+def _skip_generator(skip_outputs, seed=8):
+    keras.utils.set_random_seed(seed)
+    cfg = dataclasses.replace(quickstart_config(3, latent_dim=16), skip_outputs=skip_outputs)
+    return cfg, Generator(cfg)
+
+
+@pytest.mark.parametrize("stage", [1, 3])
+def test_skip_outputs_fade_in_the_new_stage_before_the_tanh(stage):
+    cfg, gen = _skip_generator(True)
+    z, genre = inputs(cfg, 3, seed=stage)
+    gen.set_stage(stage - 1, alpha=1.0)
+    previous = gen([z, genre]).numpy()
+    gen.set_stage(stage, alpha=0.0)
+    faded_out = gen([z, genre]).numpy()
+    assert faded_out.shape == (3,) + cfg.output_shape(stage)
+    np.testing.assert_allclose(
+        faded_out, nearest_up(previous, cfg.stage_factor(stage)), rtol=1e-5, atol=1e-6
+    )
+    gen.set_alpha(1.0)
+    new = gen([z, genre]).numpy()
+    gen.set_alpha(0.25)
+    quarter = gen([z, genre]).numpy()
+    # The blend is of the pre-tanh sums: S = low + alpha * to_spec[s](h_s).
+    pre_tanh = 0.75 * np.arctanh(faded_out.astype("float64")) + 0.25 * np.arctanh(
+        new.astype("float64"))
+    np.testing.assert_allclose(quarter, np.tanh(pre_tanh), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("skip_outputs", [False, True])
+def test_skip_outputs_keep_the_earlier_stages_in_the_output(skip_outputs):
+    cfg, gen = _skip_generator(skip_outputs)
+    z, genre = inputs(cfg, 3)
+    gen.set_stage(1, alpha=1.0)
+    previous = gen([z, genre]).numpy()
+    assert np.abs(previous).max() > 1e-2
+    # Silence the last stage's own output: a skip generator still has the earlier
+    # stages' upsampled sum there, a plain one has nothing but tanh(0).
+    for w in gen.to_spec[2].weights:
+        w.assign(tf.zeros_like(w))
+    gen.set_stage(2, alpha=1.0)
+    out = gen([z, genre]).numpy()
+    expected = nearest_up(previous, cfg.stage_factor(2)) if skip_outputs else 0.0 * out
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_skip_outputs_round_trip_and_old_configs_load_without_them():
+    cfg, _ = _skip_generator(True)
+    assert NetworkConfig.from_dict(cfg.to_dict()) == cfg and cfg.skip_outputs is True
+    legacy = cfg.to_dict()
+    legacy.pop("skip_outputs")
+    assert NetworkConfig.from_dict(legacy).skip_outputs is False
 
 
 def test_tf_checkpoint_holds_every_block(tmp_path):
