@@ -78,13 +78,16 @@ def network_config_from_flags(num_genres):
     kind = FLAGS.model
     if kind == "hires":
         config = networks.hires_config(num_genres, FLAGS.latent_dim or 256, FLAGS.conditioning)
-        return dataclasses.replace(config, genre_bias=FLAGS.genre_bias,
-                                   skip_outputs=FLAGS.skip_outputs)
-    if kind == "quickstart":
+    elif kind == "quickstart":
         config = networks.quickstart_config(num_genres, FLAGS.latent_dim or 64,
                                             FLAGS.conditioning)
-        return dataclasses.replace(config, genre_bias=FLAGS.genre_bias,
-                                   skip_outputs=FLAGS.skip_outputs)
+    else:
+        config = _custom_network_config(num_genres)
+    return dataclasses.replace(config, genre_bias=FLAGS.genre_bias,
+                               skip_outputs=FLAGS.skip_outputs)
+
+
+def _custom_network_config(num_genres):
     if not FLAGS.resolutions or not FLAGS.channels:
         raise UsageError("--model=custom needs --resolutions (e.g. 4x16,8x32) and "
                          "--channels (one per resolution)")
@@ -96,9 +99,7 @@ def network_config_from_flags(num_genres):
     try:
         return networks.NetworkConfig(resolutions, channels, channels, num_genres,
                                       FLAGS.latent_dim or 128,
-                                      conditioning=FLAGS.conditioning,
-                                      genre_bias=FLAGS.genre_bias,
-                                      skip_outputs=FLAGS.skip_outputs)
+                                      conditioning=FLAGS.conditioning)
     except ValueError as e:
         raise UsageError(f"--resolutions/--channels: {e}") from None
 
