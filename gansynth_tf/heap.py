@@ -4,10 +4,12 @@ TensorFlow's CPU tensors come from malloc. glibc serves a large request (activat
 several MB) with its own mmap, and returns it to the system when freed; but after each
 such free it raises its mmap threshold to that size (the "dynamic threshold"), so later
 requests of that size come from the heap arenas, which keep freed memory resident and
-fragment. Setting the threshold explicitly turns that adjustment off. Smaller blocks (most
-of a train step's) are freed into the arenas and stay resident until a trim; the training
-callbacks trim before each scalar summary. The measured effects on the music recipe are in
-docs/real_music.md ("Session 9", "Session 10").
+fragment. Setting the threshold explicitly turns that adjustment off. Smaller blocks are
+freed into the arenas and stay resident until a trim; the training callbacks trim before
+each scalar summary. The threshold is 32 MiB, the ceiling of glibc's own dynamic one on
+64-bit: a low one maps and unmaps every activation of every step, and each fresh mapping
+page-faults in again. The measured effects on the music recipe are in docs/real_music.md
+("Session 9", "Session 10") and bench/README.md ("Session 15").
 
 Elsewhere than glibc (macOS, musl) nothing is changed.
 """
@@ -19,7 +21,7 @@ import functools
 # mallopt parameter numbers (glibc's malloc.h).
 M_MMAP_THRESHOLD = -3
 # Requests at least this large are mmapped (and unmapped when freed), whatever came before.
-MMAP_THRESHOLD_BYTES = 1 << 20
+MMAP_THRESHOLD_BYTES = 32 << 20
 
 
 @functools.lru_cache(maxsize=None)
