@@ -259,7 +259,17 @@ def nearest_upsampling(factor, **kwargs):
     ``[N, T, F, C]`` -> ``[N, T*ft, F*ff, C]``. channels_last is fixed, whatever the global
     keras.config.image_data_format() says. kwargs: name, dtype.
     """
-    layer = keras.layers.UpSampling2D(size=_pair(factor, "factor"), interpolation="nearest",
+    return upsampling(factor, "nearest", **kwargs)
+
+
+def upsampling(factor, interpolation, **kwargs):
+    """Upsampling by integer factors (time, freq) with ``interpolation`` ('nearest' or
+    'bilinear', Keras' UpSampling2D: half-pixel centres, edges clamped), a Keras layer.
+
+    ``[N, T, F, C]`` -> ``[N, T*ft, F*ff, C]``; channels_last. kwargs: name, dtype.
+    """
+    layer = keras.layers.UpSampling2D(size=_pair(factor, "factor"),
+                                      interpolation=interpolation,
                                       data_format="channels_last", **kwargs)
     return _built(layer)
 

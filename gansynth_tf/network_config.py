@@ -10,6 +10,7 @@ import dataclasses
 from typing import Tuple
 
 CONDITIONING_MODES = ("acgan", "projection")
+SKIP_UPSAMPLING_MODES = ("nearest", "bilinear")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +36,10 @@ class NetworkConfig:
         output, each upsampled to the current resolution, before the tanh (StyleGAN2's
         "skip" generator), instead of the last stage's alone: later stages add detail to
         what the earlier ones drew.
+      skip_upsampling: how the skip path brings the running sum up a stage, one of
+        ``SKIP_UPSAMPLING_MODES``: ``'nearest'`` (each coarse cell a block) or
+        ``'bilinear'`` (StyleGAN2's choice: the coarse stages give a smooth base).
+        Used only with ``skip_outputs``; the plain generator's fade-in stays nearest.
     """
 
     resolutions: Tuple[Tuple[int, int], ...]
@@ -47,6 +52,7 @@ class NetworkConfig:
     conditioning: str = "acgan"
     genre_bias: bool = False
     skip_outputs: bool = False
+    skip_upsampling: str = "nearest"
 
     def __post_init__(self):
         # Normalise JSON-decoded lists to tuples so configs compare equal after a round trip.
@@ -76,6 +82,9 @@ class NetworkConfig:
             raise ValueError(
                 f"conditioning must be one of {CONDITIONING_MODES}, got {self.conditioning!r}"
             )
+        if self.skip_upsampling not in SKIP_UPSAMPLING_MODES:
+            raise ValueError(f"skip_upsampling must be one of {SKIP_UPSAMPLING_MODES}, "
+                             f"got {self.skip_upsampling!r}")
         if self.num_genres < 1 or self.latent_dim < 1 or self.spec_channels < 1:
             raise ValueError("num_genres, latent_dim and spec_channels must be positive")
 

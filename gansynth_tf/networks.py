@@ -25,11 +25,13 @@ from gansynth_tf.layers import (
     PixelNorm,
     average_downsampling,
     nearest_upsampling,
+    upsampling,
 )
 
 # The schedule and its presets live in network_config; importable from here as before.
 from gansynth_tf.network_config import (  # noqa: F401
     CONDITIONING_MODES,
+    SKIP_UPSAMPLING_MODES,
     NetworkConfig,
     gansynth_channels,
     hires_config,
@@ -218,7 +220,8 @@ class Generator(_ProgressiveNetwork):
     during a transition the output is ``FadeIn([upsample(to_spec[s-1](h_{s-1})),
     to_spec[s](h_s)])``. With ``config.skip_outputs`` it is instead
     ``tanh(S_s)`` with ``S_0 = to_spec[0](h_0)`` and ``S_s = upsample(S_{s-1}) + a *
-    to_spec[s](h_s)`` (``a`` = alpha at the current stage, 1 before it). With
+    to_spec[s](h_s)`` (``a`` = alpha at the current stage, 1 before it; ``upsample`` is
+    nearest or bilinear, ``config.skip_upsampling``). With
     ``config.genre_bias`` every conv output also gets a learned per-genre bias before its
     activation.
     """
@@ -260,9 +263,12 @@ class Generator(_ProgressiveNetwork):
             if cfg.genre_bias
             else []
         )
-        # fade_upsample[s - 1] brings stage s-1's output up to stage s.
+        # fade_upsample[s - 1] brings stage s-1's output (the skip path's running sum) up
+        # to stage s. Weightless, so the interpolation does not change the checkpoint.
+        interpolation = cfg.skip_upsampling if cfg.skip_outputs else "nearest"
         self.fade_upsample = [
-            nearest_upsampling(cfg.stage_factor(s), name=f"fade_upsample_{s}", dtype=policy)
+            upsampling(cfg.stage_factor(s), interpolation, name=f"fade_upsample_{s}",
+                       dtype=policy)
             for s in range(1, cfg.num_stages)
         ]
         self.build(None)

@@ -83,8 +83,12 @@ def network_config_from_flags(num_genres):
                                             FLAGS.conditioning)
     else:
         config = _custom_network_config(num_genres)
+    if FLAGS.skip_upsampling != "nearest" and not FLAGS.skip_outputs:
+        raise UsageError(f"--skip_upsampling={FLAGS.skip_upsampling} only acts on the skip "
+                         "path: add --skip_outputs, or leave --skip_upsampling out")
     return dataclasses.replace(config, genre_bias=FLAGS.genre_bias,
-                               skip_outputs=FLAGS.skip_outputs)
+                               skip_outputs=FLAGS.skip_outputs,
+                               skip_upsampling=FLAGS.skip_upsampling)
 
 
 def _custom_network_config(num_genres):
@@ -197,6 +201,7 @@ def resume_differences(train_dir):
         ("conditioning", saved_net.conditioning, new_net.conditioning),
         ("genre_bias", saved_net.genre_bias, new_net.genre_bias),
         ("skip_outputs", saved_net.skip_outputs, new_net.skip_outputs),
+        ("skip_upsampling", saved_net.skip_upsampling, new_net.skip_upsampling),
         ("stable_images", saved_schedule.stable_images, FLAGS.stable_images),
         ("transition_images", saved_schedule.transition_images, FLAGS.transition_images),
     ]

@@ -102,6 +102,9 @@ flags.DEFINE_boolean("genre_bias", False, "Generator: add a learned per-genre bi
 flags.DEFINE_boolean("skip_outputs", False, "Generator: output the sum of every stage's "
                      "to-spectrogram output, upsampled (StyleGAN2's skip generator), instead "
                      "of the last stage's alone.")
+flags.DEFINE_enum("skip_upsampling", "nearest", list(networks.SKIP_UPSAMPLING_MODES),
+                  "With --skip_outputs: how the skip path's sum is upsampled between stages "
+                  "(bilinear gives the later stages a smooth base instead of blocks).")
 flags.DEFINE_enum("conditioning", "acgan", list(networks.CONDITIONING_MODES), "Genre "
                   "conditioning of the discriminator: auxiliary classifier (AC-GAN) or "
                   "projection (plus the classifier head).")

@@ -35,6 +35,16 @@ def nearest_up(x, factor):
     return np.repeat(np.repeat(x, factor[0], axis=1), factor[1], axis=2)
 
 
+def bilinear_up(x, factor):
+    """Half-pixel-centred linear interpolation along time then frequency, edges clamped
+    (np.interp holds the end values), computed apart from Keras."""
+    for axis, k in ((1, factor[0]), (2, factor[1])):
+        n = x.shape[axis]
+        at = (np.arange(n * k) + 0.5) / k - 0.5
+        x = np.apply_along_axis(lambda v: np.interp(at, np.arange(n), v), axis, x)
+    return x
+
+
 # --------------------------------------------------------------------------- activation
 
 
@@ -222,12 +232,14 @@ def test_acgan_score_ignores_genre_projection_uses_it():
 # --------------------------------------------------------------------------- saving
 
 
-@pytest.mark.parametrize("conditioning,skip_outputs",
-                         [("acgan", False), ("projection", False), ("projection", True)])
-def test_keras_save_and_load_reproduces_outputs(tmp_path, conditioning, skip_outputs):
+@pytest.mark.parametrize("conditioning,skip_upsampling",
+                         [("acgan", None), ("projection", None), ("projection", "nearest"),
+                          ("acgan", "bilinear")])
+def test_keras_save_and_load_reproduces_outputs(tmp_path, conditioning, skip_upsampling):
     keras.utils.set_random_seed(3)
     cfg = dataclasses.replace(quickstart_config(4, latent_dim=16, conditioning=conditioning),
-                              skip_outputs=skip_outputs)
+                              skip_outputs=skip_upsampling is not None,
+                              skip_upsampling=skip_upsampling or "nearest")
     gen, disc = Generator(cfg, stage=2), Discriminator(cfg, stage=2)
     gen.set_alpha(0.3)
     disc.set_alpha(0.3)
@@ -341,15 +353,24 @@ def test_genre_bias_starts_neutral_reaches_every_block_and_is_checkpointed(tmp_p
     assert NetworkConfig.from_dict(legacy) == cfg
 
 
-def _skip_generator(skip_outputs, seed=8):
+def _skip_generator(skip_outputs, seed=8, skip_upsampling="nearest"):
     keras.utils.set_random_seed(seed)
-    cfg = dataclasses.replace(quickstart_config(3, latent_dim=16), skip_outputs=skip_outputs)
+    cfg = dataclasses.replace(quickstart_config(3, latent_dim=16), skip_outputs=skip_outputs,
+                              skip_upsampling=skip_upsampling)
     return cfg, Generator(cfg)
 
 
-@pytest.mark.parametrize("stage", [1, 3])
-def test_skip_outputs_fade_in_the_new_stage_before_the_tanh(stage):
-    cfg, gen = _skip_generator(True)
+def _upsampled_pre_tanh(out, factor, skip_upsampling):
+    """tanh(upsample(S)) from tanh(S): the skip path upsamples the pre-tanh sum."""
+    pre = np.arctanh(out.astype("float64"))
+    up = nearest_up if skip_upsampling == "nearest" else bilinear_up
+    return np.tanh(up(pre, factor))
+
+
+@pytest.mark.parametrize("stage,skip_upsampling",
+                         [(1, "nearest"), (3, "nearest"), (1, "bilinear"), (3, "bilinear")])
+def test_skip_outputs_fade_in_the_new_stage_before_the_tanh(stage, skip_upsampling):
+    cfg, gen = _skip_generator(True, skip_upsampling=skip_upsampling)
     z, genre = inputs(cfg, 3, seed=stage)
     gen.set_stage(stage - 1, alpha=1.0)
     previous = gen([z, genre]).numpy()
@@ -357,7 +378,8 @@ def test_skip_outputs_fade_in_the_new_stage_before_the_tanh(stage):
     faded_out = gen([z, genre]).numpy()
     assert faded_out.shape == (3,) + cfg.output_shape(stage)
     np.testing.assert_allclose(
-        faded_out, nearest_up(previous, cfg.stage_factor(stage)), rtol=1e-5, atol=1e-6
+        faded_out, _upsampled_pre_tanh(previous, cfg.stage_factor(stage), skip_upsampling),
+        rtol=1e-4, atol=1e-5,
     )
     gen.set_alpha(1.0)
     new = gen([z, genre]).numpy()
@@ -386,12 +408,31 @@ def test_skip_outputs_keep_the_earlier_stages_in_the_output(skip_outputs):
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
 
 
+def test_bilinear_skip_path_is_smooth_where_nearest_makes_blocks():
+    # Same weights, only the skip path's interpolation differs. With stage 2's own output
+    # silenced, the output is the upsampled sum of stages 0-1: nearest repeats each stage-1
+    # cell in 2x2 blocks (half the time steps are exactly flat), bilinear moves every step.
+    outs = {}
+    for mode in ("nearest", "bilinear"):
+        cfg, gen = _skip_generator(True, skip_upsampling=mode)
+        for w in gen.to_spec[2].weights:
+            w.assign(tf.zeros_like(w))
+        gen.set_stage(2, alpha=1.0)
+        outs[mode] = np.arctanh(gen(inputs(cfg, 2)).numpy().astype("float64"))
+    flat = {mode: (np.abs(np.diff(out, axis=1)) < 1e-6).mean() for mode, out in outs.items()}
+    assert flat["nearest"] >= 0.5 and flat["bilinear"] < 0.05, flat
+
+
 def test_skip_outputs_round_trip_and_old_configs_load_without_them():
-    cfg, _ = _skip_generator(True)
+    cfg, _ = _skip_generator(True, skip_upsampling="bilinear")
     assert NetworkConfig.from_dict(cfg.to_dict()) == cfg and cfg.skip_outputs is True
     legacy = cfg.to_dict()
     legacy.pop("skip_outputs")
-    assert NetworkConfig.from_dict(legacy).skip_outputs is False
+    legacy.pop("skip_upsampling")
+    old = NetworkConfig.from_dict(legacy)
+    assert old.skip_outputs is False and old.skip_upsampling == "nearest"
+    with pytest.raises(ValueError, match="skip_upsampling"):
+        dataclasses.replace(cfg, skip_upsampling="bicubic")
 
 
 def test_tf_checkpoint_holds_every_block(tmp_path):

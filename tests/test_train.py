@@ -213,6 +213,11 @@ def test_resuming_with_a_changed_setting_stops_naming_it(tmp_path):
         assert "--train_dir" in line
         with open(flags_txt) as f:
             assert f.read() == saved_flags, "flags.txt is rewritten only once checks pass"
+    # An interpolation for a skip path the network does not have is refused, not ignored.
+    result = run_training([*args, "--skip_upsampling=bilinear"], timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    (line,) = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert "--skip_upsampling=bilinear" in line and "--skip_outputs" in line, line
     # A run from before loss.json existed has no loss settings to compare.
     os.remove(os.path.join(train_dir, "loss.json"))
     result = run_training([*args, "--mode_seeking_weight=0.5"], timeout=120)
