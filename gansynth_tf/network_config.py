@@ -39,7 +39,8 @@ class NetworkConfig:
       skip_upsampling: how the skip path brings the running sum up a stage, one of
         ``SKIP_UPSAMPLING_MODES``: ``'nearest'`` (each coarse cell a block) or
         ``'bilinear'`` (StyleGAN2's choice: the coarse stages give a smooth base).
-        Used only with ``skip_outputs``; the plain generator's fade-in stays nearest.
+        Anything but nearest needs ``skip_outputs``; the plain generator's fade-in
+        is nearest.
     """
 
     resolutions: Tuple[Tuple[int, int], ...]
@@ -85,6 +86,10 @@ class NetworkConfig:
         if self.skip_upsampling not in SKIP_UPSAMPLING_MODES:
             raise ValueError(f"skip_upsampling must be one of {SKIP_UPSAMPLING_MODES}, "
                              f"got {self.skip_upsampling!r}")
+        if self.skip_upsampling != "nearest" and not self.skip_outputs:
+            # Saved in network.json: a config must not name an interpolation nothing uses.
+            raise ValueError(f"skip_upsampling={self.skip_upsampling!r} needs skip_outputs "
+                             "(the plain generator's fade-in is nearest)")
         if self.num_genres < 1 or self.latent_dim < 1 or self.spec_channels < 1:
             raise ValueError("num_genres, latent_dim and spec_channels must be positive")
 

@@ -265,9 +265,8 @@ class Generator(_ProgressiveNetwork):
         )
         # fade_upsample[s - 1] brings stage s-1's output (the skip path's running sum) up
         # to stage s. Weightless, so the interpolation does not change the checkpoint.
-        interpolation = cfg.skip_upsampling if cfg.skip_outputs else "nearest"
         self.fade_upsample = [
-            upsampling(cfg.stage_factor(s), interpolation, name=f"fade_upsample_{s}",
+            upsampling(cfg.stage_factor(s), cfg.skip_upsampling, name=f"fade_upsample_{s}",
                        dtype=policy)
             for s in range(1, cfg.num_stages)
         ]

@@ -433,6 +433,8 @@ def test_skip_outputs_round_trip_and_old_configs_load_without_them():
     assert old.skip_outputs is False and old.skip_upsampling == "nearest"
     with pytest.raises(ValueError, match="skip_upsampling"):
         dataclasses.replace(cfg, skip_upsampling="bicubic")
+    with pytest.raises(ValueError, match="needs skip_outputs"):
+        dataclasses.replace(cfg, skip_outputs=False)
 
 
 def test_tf_checkpoint_holds_every_block(tmp_path):
