@@ -159,4 +159,11 @@ def heldout_split(train_dir, cfg):
         logging.warning("%s was trained on every track (--holdout_fraction=0): real clips "
                         "come from training tracks, so the ceiling is optimistic.", train_dir)
         return "all", track_split, "training tracks (--holdout_fraction=0)"
+    if cfg.holdout_fraction == 0:
+        # Asked for on the command line (the run's own data.json has its split's fraction):
+        # the way to score genres that have no held-out track.
+        logging.warning("--holdout_fraction=0: real clips come from every track of %s's "
+                        "data, its training tracks included, so the ceiling is optimistic.",
+                        train_dir)
+        return "all", track_split, "every track, training ones included (--holdout_fraction=0)"
     return "heldout", track_split, "held-out tracks (split.json)"

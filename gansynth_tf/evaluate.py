@@ -341,8 +341,9 @@ def make_flags():
                         "TRAIN_DIR/eval, shown beside the training curves).", flag_values=fv)
     # Data overrides; unset = the run's data.json value.
     datasets.define_data_flags(fv, DATA_FLAGS, overrides=True, help_texts={
-        "holdout_fraction": "For a run without split.json only: the share of tracks to "
-                            "hold out now (0 = score on every track)."})
+        "holdout_fraction": "0 scores real clips from every track, training ones included "
+                            "(for genres with no held-out track); for a run without "
+                            "split.json, the share of tracks to hold out now."})
     return fv
 
 

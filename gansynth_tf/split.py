@@ -1,12 +1,17 @@
 """Held-out tracks: a deterministic split of a file source by track, never by clip.
 
 A file is held out when a hash of its path relative to the data root falls below
-``fraction``: the choice depends on the file's own name only, so adding files to a corpus
-leaves every other file where it was, and moving the corpus elsewhere changes nothing.
+``fraction``: the choice depends on the file's own name, so adding files to a corpus
+leaves the other files where they were, and moving the corpus elsewhere changes nothing.
 Each genre with at least two files gets at least one held-out file (its lowest hash) and
-keeps at least one for training. The split is saved in the run directory
-(``split.json``), reused on resume and read back by ``evaluate``, which scores real clips
-from held-out tracks only; training never reads them.
+keeps at least one for training, and gives at most twice its share to the held-out set
+(``round(2 * fraction * files)``, at least one; the lowest hashes), so that a small genre
+keeps most of its files. That cap is the one way adding files can move another one (back
+to training, when a lower hash joins a genre at its cap). ``FileSource`` chooses among
+the files it can read, so an unreadable file is never a genre's only held-out or training
+track; it goes on the training side, where training skips and counts it. The split is
+saved in the run directory (``split.json``), reused on resume and read back by
+``evaluate``, which scores real clips from held-out tracks only; training never reads them.
 """
 
 import dataclasses
@@ -59,6 +64,15 @@ class TrackSplit:
         """{genre: (held-out files, training files)}."""
         return {g: (len(h), len(t)) for g, (h, t) in self.genres.items()}
 
+    def with_training(self, keyed_genres):
+        """This split with the files of [(key, genre)] added to their genres' training side."""
+        genres = {g: (h, tuple(t)) for g, (h, t) in self.genres.items()}
+        for key, genre in keyed_genres:
+            held, train = genres.get(genre, ((), ()))
+            if key not in held and key not in train:
+                genres[genre] = (held, tuple(sorted(train + (key,))))
+        return TrackSplit(self.fraction, genres)
+
     def to_dict(self):
         return {"fraction": self.fraction,
                 "genres": {g: {"held_out": list(h), "train": list(t)}
@@ -98,6 +112,6 @@ def choose(keyed_genres, fraction=DEFAULT_FRACTION):
         held = [k for k in keys if hash_unit(k) < fraction]
         if fraction > 0 and not held and len(keys) >= 2:
             held = keys[:1]
-        held = held[:max(0, len(keys) - 1)]
+        held = held[:min(len(keys) - 1, max(1, round(2 * fraction * len(keys))))]
         out[genre] = (tuple(sorted(held)), tuple(sorted(set(keys) - set(held))))
     return TrackSplit(float(fraction), out)

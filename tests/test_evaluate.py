@@ -1,5 +1,6 @@
 """Evaluation: the metric maths, flags.txt handling, and an end-to-end run on tiny data."""
 
+import dataclasses
 import json
 import math
 import os
@@ -273,6 +274,11 @@ def test_a_saved_split_decides_which_tracks_are_scored(evaluated, tmp_path):
     assert (name, track_split, note) == ("heldout", chosen, "held-out tracks (split.json)")
     held = evaluate.real_source(cfg, name, track_split, 4)
     assert sorted(os.path.basename(p) for p in held.paths) == ["0.wav"] * 3
+    # --holdout_fraction=0 on the command line scores every track, also for a run with a
+    # split (the way to score a genre whose one file is a training track).
+    name, track_split, note = evaluate.heldout_split(
+        run, dataclasses.replace(cfg, holdout_fraction=0.0))
+    assert (name, track_split) == ("all", chosen) and "training ones included" in note
     split_lib.TrackSplit(0.0, chosen.genres).save(run)
     assert evaluate.heldout_split(run, cfg)[0] == "all"
 

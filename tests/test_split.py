@@ -49,6 +49,69 @@ def test_choose_holds_out_about_the_fraction_and_keeps_both_sides():
         split_lib.choose(keys, 1.0)
 
 
+def _names(genre, count, below, fraction, ext=".wav"):
+    """`count` file names in `genre` whose keys hash below `fraction` (or not: below=False)."""
+    out, i = [], 0
+    while len(out) < count:
+        name = f"take {i} ü{ext}"
+        if (split_lib.hash_unit(f"{genre}/{name}") < fraction) == below:
+            out.append(name)
+        i += 1
+    return out
+
+
+def test_a_genre_gives_at_most_twice_its_share_to_the_held_out_set():
+    # Four files, three of which hash below 0.12: the hash alone would hold out three.
+    low = _names("jazz", 3, True, 0.12)
+    keys = [(f"jazz/{n}", "jazz") for n in low + _names("jazz", 1, False, 0.12)]
+    s = split_lib.choose(keys, 0.12)
+    assert s.counts() == {"jazz": (1, 3)}
+    assert s.genres["jazz"][0] == (min((k for k, _ in keys), key=split_lib.hash_unit),)
+    # Files added to the training side keep the held-out set and are not duplicated.
+    more = s.with_training([("jazz/broken.mp3", "jazz"), (s.genres["jazz"][0][0], "jazz"),
+                            ("new/x.wav", "new")])
+    assert more.counts() == {"jazz": (1, 4), "new": (0, 1)}
+    assert more.is_held_out("jazz", s.genres["jazz"][0][0])
+    assert not more.is_held_out("jazz", "jazz/broken.mp3")
+    # 20 files, 10 below 0.12: round(2 * 0.12 * 20) = 5 held out, the lowest hashes.
+    keys = [(f"pop/{n}", "pop") for n in _names("pop", 10, True, 0.12)
+            + _names("pop", 10, False, 0.12)]
+    held, _ = split_lib.choose(keys, 0.12).genres["pop"]
+    lowest = sorted((k for k, _ in keys), key=split_lib.hash_unit)[:5]
+    assert sorted(held) == sorted(lowest)
+
+
+def test_the_split_is_chosen_among_readable_files(tmp_path, caplog):
+    # The corrupt file has the lowest hash of its genre, so a split of every file would hold
+    # out it alone and leave evaluation without a readable held-out track of "rock".
+    names = _names("rock", 1, True, 0.05, ext=".mp3") + _names("rock", 2, False, 0.5)
+    (tmp_path / "rock").mkdir()
+    (tmp_path / "rock" / names[0]).write_bytes(b"not audio at all" * 100)
+    t = np.arange(SR) / SR
+    for name in names[1:]:
+        soundfile.write(str(tmp_path / "rock" / name), 0.3 * np.sin(2 * np.pi * 300 * t), SR)
+    _corpus(tmp_path, {"ambient": 3})
+    train = datasets.build_source(_cfg(tmp_path), split="train")
+    # The corrupt file goes on the training side, where training skips and counts it.
+    held_keys, train_keys = train.track_split.genres["rock"]
+    assert len(held_keys) == 1 and len(train_keys) == 2 and f"rock/{names[0]}" in train_keys
+    assert [os.path.basename(p) for p, _ in train.skipped] == [names[0]]
+    assert train.class_counts["rock"] == 1
+    held = datasets.build_source(_cfg(tmp_path), split="heldout",
+                                 track_split=train.track_split)
+    assert held.class_counts == {"ambient": 1, "rock": 1}
+    assert not set(held.paths) & set(train.paths)
+
+    # A genre with one readable file trains on it, and start-up says evaluate cannot hold
+    # it out.
+    _corpus(tmp_path, {"ambient": 3, "solo": 1})
+    with caplog.at_level("WARNING"):
+        train = datasets.build_source(_cfg(tmp_path), split="train")
+    assert train.track_split.counts()["solo"] == (0, 1)
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "['solo'] have a single readable file" in messages
+
+
 def test_split_is_stable_when_files_are_added_and_round_trips(tmp_path):
     keys = [(f"rock/t{i}.mp3", "rock") for i in range(40)]
     before = split_lib.choose(keys, 0.15)

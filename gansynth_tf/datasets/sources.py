@@ -187,10 +187,31 @@ class FileSource(Source):
         root = root or os.path.commonpath([os.path.dirname(os.path.abspath(p))
                                            for p, _ in entries])
         keys = [split_lib.file_key(p, root) for p, _ in entries]
+        probed = {}   # path -> (AudioInfo, None) or (None, why it is unreadable)
+
+        def probe(paths):
+            todo = [p for p in dict.fromkeys(paths) if p not in probed]
+            infos, bad = _probe_all(todo, cfg.probe_threads)
+            probed.update({info.path: (info, None) for info in infos})
+            probed.update({path: (None, reason) for path, reason in bad})
+
         if track_split is None:
-            track_split = split_lib.choose(zip(keys, (g for _, g in entries)),
-                                           cfg.holdout_fraction)
+            # A new split is chosen among the readable files only, so that an unreadable
+            # file is never a genre's one held-out or one training track.
+            probe([p for p, _ in entries])
+            _require_usable_genres(entries, probed, name, where)
+            readable = [probed[p][0] is not None for p, _ in entries]
+            track_split = split_lib.choose(
+                [(k, g) for (_, g), k, ok in zip(entries, keys, readable) if ok],
+                cfg.holdout_fraction).with_training(
+                [(k, g) for (_, g), k, ok in zip(entries, keys, readable) if not ok])
         self.track_split, self.split = track_split, split
+        alone = sorted(g for g, (h, t) in track_split.counts().items() if t and not h)
+        if split == "train" and track_split.fraction > 0 and alone:
+            logging.warning("%s: genre(s) %s have a single readable file, which training "
+                            "uses, so no track of theirs is held out: evaluate scores them "
+                            "only with --holdout_fraction=0 (on training tracks). Add a second "
+                            "file to each to hold one out.", name, alone)
         if split != "all":
             want = split == "heldout"
             all_genres = sorted(set(g for _, g in entries))
@@ -206,21 +227,14 @@ class FileSource(Source):
         self.backend = audio_io.resolve_backend(cfg.audio_backend)
         if cfg.audio_backend == "tfio" and self.backend != "tfio":
             logging.warning("%s: --audio_backend=tfio unavailable, using soundfile.", name)
-        infos, bad = _probe_all([p for p, _ in entries], cfg.probe_threads)
+        probe([p for p, _ in entries])
+        bad = [(p, probed[p][1]) for p, _ in entries if probed[p][0] is None]
         skipped = list(skipped) + bad
         for path, reason in bad:
             logging.warning("Skipping %s: %s", path, reason)
-        genre_of = dict(entries)
-        files = [(info, genre_of[info.path]) for info in infos]
-        all_genres = sorted(set(g for _, g in entries))
-        usable = collections.Counter(g for _, g in files)
-        dead = [g for g in all_genres if usable[g] == 0]
-        if dead:
-            total = collections.Counter(g for _, g in entries)
-            raise DataError(f"{name}{where}: genre(s) {dead} have no usable audio "
-                            f"({', '.join(f'{g}: {total[g]} file(s), all skipped' for g in dead)}"
-                            "); fix or remove those files, or drop the genre.")
-        genres = all_genres
+        files = [(probed[p][0], g) for p, g in entries if probed[p][0] is not None]
+        usable = _require_usable_genres(entries, probed, name, where)
+        genres = sorted(set(g for _, g in entries))
         length, sr = cfg.audio_length, cfg.sample_rate
         self.paths = [info.path for info, _ in files]
         self.labels = np.array([genres.index(g) for _, g in files], np.int32)
@@ -361,6 +375,18 @@ class FileSource(Source):
         ds = ds.filter(self._audible)
         return ds.shuffle(cfg.shuffle_buffer, seed=self._seed(4),
                           reshuffle_each_iteration=True)
+
+
+def _require_usable_genres(entries, probed, name, where):
+    """Readable files per genre of [(path, genre)]; DataError if a genre has none."""
+    usable = collections.Counter(g for p, g in entries if probed[p][0] is not None)
+    dead = sorted(set(g for _, g in entries) - set(usable))
+    if dead:
+        total = collections.Counter(g for _, g in entries)
+        raise DataError(f"{name}{where}: genre(s) {dead} have no usable audio "
+                        f"({', '.join(f'{g}: {total[g]} file(s), all skipped' for g in dead)}"
+                        "); fix or remove those files, or drop the genre.")
+    return usable
 
 
 def _probe_all(paths, threads):
