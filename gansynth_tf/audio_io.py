@@ -36,6 +36,10 @@ from absl import logging
 # Extensions the sources consider audio; anything else in a data folder is ignored.
 AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
                     ".aifc", ".au", ".snd", ".w64", ".rf64", ".caf")
+# Audio containers and codecs neither libsndfile nor tensorflow-io decodes: a folder's files
+# of these kinds are named at start-up instead of being passed over in silence.
+UNDECODABLE_AUDIO_EXTENSIONS = (".m4a", ".m4b", ".mp4", ".aac", ".alac", ".wma", ".ape",
+                                ".wv", ".tta", ".mka", ".webm", ".ac3", ".amr", ".mpc")
 
 BACKENDS = ("tfio", "soundfile")
 

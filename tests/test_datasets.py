@@ -215,6 +215,28 @@ def test_errors_are_clear(tmp_path):
         datasets.build_source(datasets.DataConfig(dataset="gtzan"))
 
 
+def test_files_in_formats_nothing_here_decodes_are_named(tmp_path, caplog):
+    for genre in ("rock", "pop"):
+        os.makedirs(tmp_path / genre / "Disc 1")
+        for i in range(2):
+            soundfile.write(str(tmp_path / genre / f"{genre} {i}.wav"), _tone(0.5, SR, 300), SR)
+    (tmp_path / "rock" / "Disc 1" / "01 Song.M4A").write_bytes(b"\0" * 64)
+    (tmp_path / "rock" / "02 Song.wma").write_bytes(b"\0" * 64)
+    (tmp_path / "pop" / "cover.jpg").write_bytes(b"\0" * 64)
+    with caplog.at_level("WARNING"):
+        src = datasets.build_source(_cfg(tmp_path, holdout_fraction=0.0))
+    assert src.class_counts == {"pop": 2, "rock": 2}
+    warned = [r.getMessage() for r in caplog.records if "cannot be decoded" in r.getMessage()]
+    assert len(warned) == 1 and "ignored 2 file(s)" in warned[0]
+    assert ".m4a x1, .wma x1" in warned[0] and "jpg" not in warned[0]
+    os.makedirs(tmp_path / "jazz")
+    (tmp_path / "jazz" / "a.m4a").write_bytes(b"\0" * 64)
+    with pytest.raises(datasets.DataError, match=r"jazz.*holds no audio files \(1 other file"
+                       r"\(s\), 1 of them in formats that cannot be decoded here: \.m4a; "
+                       "convert"):
+        datasets.build_source(_cfg(tmp_path))
+
+
 def test_manifest_csv(tmp_path):
     os.makedirs(tmp_path / "audio files")
     rows = [("path", "genre")]

@@ -1,5 +1,6 @@
 """Dataset layouts on disk: which files, which genre (folder, CSV manifest, FMA, NSynth)."""
 
+import collections
 import csv
 import glob
 import os
@@ -15,8 +16,12 @@ def _visible(name):
     return not name.startswith(".") and name != "__MACOSX"
 
 
-def _audio_files_under(folder):
-    """Sorted audio file paths below `folder` (recursive); hidden entries ignored."""
+def _audio_files_under(folder, undecodable=None):
+    """(sorted audio file paths below `folder` (recursive), count of other files).
+
+    Hidden entries are ignored; files in an audio format no decoder here reads are counted
+    by extension into the `undecodable` Counter when one is given.
+    """
     out, other = [], 0
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if _visible(d))
@@ -25,9 +30,21 @@ def _audio_files_under(folder):
                 continue
             if audio_io.is_audio_path(f):
                 out.append(os.path.join(root, f))
-            else:
-                other += 1
+                continue
+            other += 1
+            ext = os.path.splitext(f)[1].lower()
+            if undecodable is not None and ext in audio_io.UNDECODABLE_AUDIO_EXTENSIONS:
+                undecodable[ext] += 1
     return out, other
+
+
+def _warn_undecodable(undecodable, where):
+    if undecodable:
+        logging.warning(
+            "%s: ignored %d file(s) in formats that cannot be decoded here (%s); convert "
+            "them to FLAC, OGG, MP3 or WAV (e.g. ffmpeg -i IN.m4a OUT.flac) to train on "
+            "them.", where, sum(undecodable.values()),
+            ", ".join(f"{e} x{n}" for e, n in sorted(undecodable.items())))
 
 
 def require_dir(path, what):
@@ -61,14 +78,20 @@ def folder_entries(data_dir):
         raise DataError(f"--dataset=folder: no genre sub-folders in {root} (found "
                         f"{len(top)} audio file(s)); put each genre's files in "
                         f"{root}/<genre>/.")
-    entries = []
+    entries, undecodable = [], collections.Counter()
     for g in genres:
-        files, other = _audio_files_under(os.path.join(root, g))
+        mine = collections.Counter()
+        files, other = _audio_files_under(os.path.join(root, g), mine)
         if not files:
+            unread = (f", {sum(mine.values())} of them in formats that cannot be decoded "
+                      f"here: {', '.join(sorted(mine))}; convert them to FLAC, OGG, MP3 or "
+                      "WAV" if mine else "")
             raise DataError(f"--dataset=folder: genre folder {os.path.join(root, g)!r} holds "
-                            f"no audio files ({other} other file(s)); add audio "
+                            f"no audio files ({other} other file(s){unread}); add audio "
                             f"({', '.join(audio_io.AUDIO_EXTENSIONS[:5])}, ...) or remove it.")
         entries += [(f, g) for f in files]
+        undecodable.update(mine)
+    _warn_undecodable(undecodable, f"--dataset=folder ({root})")
     if len(genres) < 2:
         raise DataError(f"--dataset=folder: found {len(genres)} genre folder(s) in {root}: "
                         f"{genres}; at least two genres are needed.")
