@@ -32,6 +32,8 @@ CANDIDATES = {
               (128, 128, 96, 64, 32, 16)),
     "music_wide": (((4, 8), (8, 16), (16, 32), (32, 64), (64, 128), (128, 256)),
                    (128, 128, 96, 64, 48, 24)),
+    "music_last32": (((4, 8), (8, 16), (16, 32), (32, 64), (64, 128), (128, 256)),
+                     (128, 128, 96, 64, 32, 32)),
 }
 flags.DEFINE_list("candidates", ["music"], f"Schedules to time: {sorted(CANDIDATES)}.")
 flags.DEFINE_list("stages", None, "Stages to time (default all).")

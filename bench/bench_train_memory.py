@@ -1,7 +1,7 @@
 """Peak RSS of the training step alone: flags/music_cpu.cfg's network on a random batch.
 
 Each case runs in a fresh subprocess (this script with --case=B:STAGES). It builds the
-recipe's GAN (6 stages 4x8 -> 128x256, channels 128,128,96,64,32,16, projection critic,
+recipe's GAN (6 stages 4x8 -> 128x256, --channels per stage, projection critic,
 the penalty on a quarter of each batch, mode seeking), then for each stage in STAGES fits
 3 steps at alpha 0.5 and 3 at alpha 1 on one repeated random batch (no input pipeline),
 and reports VmRSS / VmHWM after each. So it separates what the step costs from what the
@@ -27,9 +27,10 @@ flags.DEFINE_multi_string("cases", ["4:5", "16:5", "32:5", "16:0,1,2,3,4,5"],
                           "POLICY a Keras dtype policy, default float32).")
 flags.DEFINE_string("case", None, "Internal: run this one case in this process.")
 flags.DEFINE_string("output_json", None, "Where to write the figures as JSON.")
+flags.DEFINE_list("channels", ["128", "128", "96", "64", "32", "32"], "Channels per stage "
+                  "(flags/music_cpu.cfg's by default).")
 
 RESOLUTIONS = ((4, 8), (8, 16), (16, 32), (32, 64), (64, 128), (128, 256))
-CHANNELS = (128, 128, 96, 64, 32, 16)
 
 
 def run_one(case):
@@ -47,7 +48,9 @@ def run_one(case):
     keras.mixed_precision.set_global_policy(policy)
     out = {"case": case, "batch": batch, "policy": policy,
            "import_rss_mb": bc.proc_status_mb("VmRSS"), "phases": []}
-    config = networks.NetworkConfig(RESOLUTIONS, CHANNELS, CHANNELS, 5, 128,
+    channels = tuple(int(c) for c in FLAGS.channels)
+    out["channels"] = list(channels)
+    config = networks.NetworkConfig(RESOLUTIONS, channels, channels, 5, 128,
                                     conditioning="projection")
     gan = gan_lib.build_gan(config, seed=0)
     gan.compile(loss=LossConfig(penalty_fraction=0.25, mode_seeking_weight=1.0))
@@ -82,7 +85,9 @@ def main(argv):
     info, rows = bc.machine_info(), []
     results = []
     for case in FLAGS.cases:
-        result = bc.run_case(__file__, [f"--case={case}"], f"case {case}")
+        result = bc.run_case(__file__, [f"--case={case}",
+                                        f"--channels={','.join(FLAGS.channels)}"],
+                             f"case {case}")
         results.append(result)
         last = result["phases"][-1]
         rows.append([case, f"{result['import_rss_mb']:.0f}", f"{result['built_rss_mb']:.0f}",
