@@ -229,6 +229,14 @@ def test_files_in_formats_nothing_here_decodes_are_named(tmp_path, caplog):
     warned = [r.getMessage() for r in caplog.records if "cannot be decoded" in r.getMessage()]
     assert len(warned) == 1 and "ignored 2 file(s)" in warned[0]
     assert ".m4a x1, .wma x1" in warned[0] and "jpg" not in warned[0]
+    # An audio file beside the genre folders belongs to none: said, not used.
+    soundfile.write(str(tmp_path / "stray one.wav"), _tone(0.5, SR, 300), SR)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        src = datasets.build_source(_cfg(tmp_path, holdout_fraction=0.0))
+    assert src.class_counts == {"pop": 2, "rock": 2}
+    assert any("1 audio file(s) directly in it (e.g. 'stray one.wav')" in r.getMessage()
+               for r in caplog.records)
     os.makedirs(tmp_path / "jazz")
     (tmp_path / "jazz" / "a.m4a").write_bytes(b"\0" * 64)
     with pytest.raises(datasets.DataError, match=r"jazz.*holds no audio files \(1 other file"

@@ -92,6 +92,12 @@ def folder_entries(data_dir):
         entries += [(f, g) for f in files]
         undecodable.update(mine)
     _warn_undecodable(undecodable, f"--dataset=folder ({root})")
+    loose = [f for f in os.listdir(root)
+             if audio_io.is_audio_path(f) and os.path.isfile(os.path.join(root, f))]
+    if loose:
+        logging.warning("--dataset=folder (%s): %d audio file(s) directly in it (e.g. %r) "
+                        "belong to no genre and are not used; move them into a genre folder.",
+                        root, len(loose), sorted(loose)[0])
     if len(genres) < 2:
         raise DataError(f"--dataset=folder: found {len(genres)} genre folder(s) in {root}: "
                         f"{genres}; at least two genres are needed.")
