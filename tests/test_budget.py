@@ -167,8 +167,10 @@ def test_a_budgeted_run_scales_its_schedule_stops_in_time_exports_and_resumes(tm
     assert f"] {done} images (" in last and "time budget left" in last, (done, last)
     assert os.path.exists(os.path.join(train_dir, "export", "saved_model.pb"))
     # The process starts (imports) before the budget's clock and exports after its
-    # deadline; the export of this tiny model takes seconds.
-    assert elapsed < 45 + 45, elapsed
+    # deadline, both slower on a loaded machine (a CI run saw 104.8 s of wall-clock in all).
+    # The bound only has to catch a run that trains past its deadline, and this schedule's
+    # 400k images would take hours.
+    assert elapsed < 60 + 90, elapsed
 
     # Run again: the budget is spent, so it trains no further and exports again.
     step = int(rundir.latest_checkpoint(train_dir).rsplit("-", 1)[1])
