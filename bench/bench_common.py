@@ -17,6 +17,23 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+MUSIC_FLAGFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              "flags", "music_cpu.cfg")
+
+
+def music_recipe_network(path=MUSIC_FLAGFILE):
+    """(resolutions ((T, F), ...), channels (int, ...)) of the music recipe's flagfile."""
+    values = {}
+    with open(path) as f:
+        for line in f:
+            name, _, value = line.strip().partition("=")
+            if name in ("--resolutions", "--channels"):
+                values[name] = value.split(",")
+    resolutions = tuple(tuple(int(v) for v in r.lower().split("x"))
+                        for r in values["--resolutions"])
+    return resolutions, tuple(int(c) for c in values["--channels"])
+
+
 def _lscpu():
     try:
         return subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout

@@ -5,8 +5,8 @@ are mmapped and unmapped when freed, so the heap does not keep them resident. To
 threshold maps and unmaps every activation of every step, and each new mapping page-faults
 in again. Each case here runs in a fresh subprocess (this script with --case=THRESHOLD):
 it sets the threshold (bytes, or "dynamic" for glibc's own adjusting default), builds
-flags/music_cpu.cfg's GAN at its last stage (128x256, 16 channels, projection critic, the
-penalty on a quarter of each batch, mode seeking) and fits --steps steps after 3 untimed
+flags/music_cpu.cfg's GAN at its last stage (128x256, the flagfile's channels, projection
+critic, the penalty on a quarter of each batch, mode seeking) and fits --steps steps after 3 untimed
 ones. With --data_dir the batches come from the recipe's live input pipeline (16 kHz,
 2.048 s clips, mel IF, balanced, held-out tracks left out, nothing cached); without it, one
 random batch is repeated. Cases run one after another, --rounds times in turn, so each
@@ -34,8 +34,7 @@ flags.DEFINE_integer("steps", 20, "Timed steps per case.")
 flags.DEFINE_integer("rounds", 1, "Times every case is run, in turn.")
 flags.DEFINE_string("output_json", None, "Where to write the figures as JSON.")
 
-RESOLUTIONS = ((4, 8), (8, 16), (16, 32), (32, 64), (64, 128), (128, 256))
-CHANNELS = (128, 128, 96, 64, 32, 16)
+RESOLUTIONS, CHANNELS = bc.music_recipe_network()
 
 
 def _minor_faults():

@@ -27,10 +27,9 @@ flags.DEFINE_multi_string("cases", ["4:5", "16:5", "32:5", "16:0,1,2,3,4,5"],
                           "POLICY a Keras dtype policy, default float32).")
 flags.DEFINE_string("case", None, "Internal: run this one case in this process.")
 flags.DEFINE_string("output_json", None, "Where to write the figures as JSON.")
-flags.DEFINE_list("channels", ["128", "128", "96", "64", "32", "32"], "Channels per stage "
+RESOLUTIONS, RECIPE_CHANNELS = bc.music_recipe_network()
+flags.DEFINE_list("channels", [str(c) for c in RECIPE_CHANNELS], "Channels per stage "
                   "(flags/music_cpu.cfg's by default).")
-
-RESOLUTIONS = ((4, 8), (8, 16), (16, 32), (32, 64), (64, 128), (128, 256))
 
 
 def run_one(case):
