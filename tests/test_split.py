@@ -111,6 +111,18 @@ def test_the_split_is_chosen_among_readable_files(tmp_path, caplog):
     messages = " ".join(r.getMessage() for r in caplog.records)
     assert "['solo'] have a single readable file" in messages
 
+    # A genre of three files gives one to evaluation, a third of it: start-up says so, and
+    # names only that genre, not one whose share is near the fraction asked for.
+    _corpus(tmp_path / "small", {"ambient": 3, "large": 12})
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        train = datasets.build_source(_cfg(tmp_path / "small"), split="train")
+    counts = train.track_split.counts()
+    assert counts["ambient"] == (1, 2) and counts["large"][0] <= 3
+    costly = [r.getMessage() for r in caplog.records if "give that many" in r.getMessage()]
+    assert len(costly) == 1 and "ambient (1 of 3)" in costly[0]
+    assert "large" not in costly[0]
+
 
 def test_split_is_stable_when_files_are_added_and_round_trips(tmp_path):
     keys = [(f"rock/t{i}.mp3", "rock") for i in range(40)]
