@@ -164,16 +164,22 @@ def plot(rows, path, ceiling=None):
     import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 5.5))
-    for (run, psi) in sorted({(r["run"], r["metrics"]["truncation"]) for r in rows}):
+    # One colour per run and truncation in all three panels; the two judges differ by style.
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (run, psi) in enumerate(sorted({(r["run"], r["metrics"]["truncation"])
+                                           for r in rows})):
+        colour = colours[i % len(colours)]
         sel = sorted((r["metrics"] for r in rows
                       if r["run"] == run and r["metrics"]["truncation"] == psi),
                      key=lambda m: m["images_seen"])
         x = [m["images_seen"] / 1000 for m in sel]
         label = run if psi == 1 else f"{run}, psi {psi:g}"
         for (key, name), style in zip(CURVE_KEYS, ("-o", "--s")):
-            axes[0].plot(x, [m[key] for m in sel], style, label=f"{label} {name}")
-        axes[1].plot(x, [m["frechet_distance"] for m in sel], "-o", label=label)
-        axes[2].plot(x, [m["diversity_l1_ratio"] for m in sel], "-o", label=label)
+            axes[0].plot(x, [m[key] for m in sel], style, color=colour,
+                         label=f"{label} {name}")
+        axes[1].plot(x, [m["frechet_distance"] for m in sel], "-o", color=colour, label=label)
+        axes[2].plot(x, [m["diversity_l1_ratio"] for m in sel], "-o", color=colour,
+                     label=label)
     m0 = rows[0]["metrics"]
     axes[0].axhline(m0["real_accuracy"], color="grey", ls=":", label="classifier: real")
     axes[0].axhline(m0["judge2_real_accuracy"], color="black", ls=":",
@@ -183,7 +189,7 @@ def plot(rows, path, ceiling=None):
                         label="classifier: real, round trip")
         axes[0].axhline(ceiling["feature_judge"], color="black", ls="-.", lw=0.8,
                         label="feature judge: real, round trip")
-    axes[0].axhline(m0["chance_accuracy"], color="red", lw=0.8, label="chance")
+    axes[0].axhline(m0["chance_accuracy"], color="black", lw=0.8, label="chance")
     axes[1].axhline(m0["frechet_distance_real_vs_real"], color="grey", ls=":",
                     label="real vs real")
     axes[2].axhline(1.0, color="grey", ls=":")
