@@ -119,8 +119,8 @@ def test_the_split_is_chosen_among_readable_files(tmp_path, caplog):
         train = datasets.build_source(_cfg(tmp_path / "small"), split="train")
     counts = train.track_split.counts()
     assert counts["ambient"] == (1, 2) and counts["large"][0] <= 3
-    costly = [r.getMessage() for r in caplog.records if "give that many" in r.getMessage()]
-    assert len(costly) == 1 and "ambient (1 of 3)" in costly[0]
+    costly = [r.getMessage() for r in caplog.records if "hold out far more" in r.getMessage()]
+    assert len(costly) == 1 and "ambient (1 of 3 files)" in costly[0]
     assert "large" not in costly[0]
 
 

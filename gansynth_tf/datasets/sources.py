@@ -213,14 +213,15 @@ class FileSource(Source):
                             "only with --holdout_fraction=0 (on training tracks). Add a second "
                             "file to each to hold one out.", name, alone)
         # The at-least-one rule can cost a small genre over twice the fraction asked for.
-        costly = [f"{g} (1 of {1 + t})" for g, (h, t) in sorted(track_split.counts().items())
+        costly = [f"{g} (1 of {1 + t} files)"
+                  for g, (h, t) in sorted(track_split.counts().items())
                   if h == 1 and 2 * track_split.fraction * (1 + t) < 1]
         if split == "train" and costly:
-            logging.warning("%s: genre(s) %s give that many of their readable files to "
-                            "evaluation, far more than --holdout_fraction=%g, because each "
-                            "genre holds out at least one; training never sees them. Add files "
-                            "to these genres, or train on every file with "
-                            "--holdout_fraction=0 (evaluate then scores training tracks).",
+            logging.warning("%s: genre(s) %s hold out far more than --holdout_fraction=%g of "
+                            "their files for evaluation, because a genre of two or more files "
+                            "holds out at least one, which training never reads. Add files to "
+                            "these genres, or train on every file with --holdout_fraction=0 "
+                            "(evaluate then scores training tracks).",
                             name, ", ".join(costly), track_split.fraction)
         if split != "all":
             want = split == "heldout"
