@@ -12,11 +12,13 @@ and tabulates every evaluation and the spread (mean, min-max) of each metric:
         --output_dir=bench/results/judge_spread_s20
 
 Writes <output_dir>/eval_n<N>_s<S>.json (each evaluation's metrics), spread.json and
-spread.md. The judges go to <output_dir>/judges/ (not for committing).
+spread.md. The judges and evaluate's own tables and sheets go to <output_dir>/judges/ (not
+for committing); an evaluation whose JSON exists is not run again.
 """
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -46,15 +48,18 @@ def evaluate_once(n, seed):
     name = f"n{n}_s{seed}"
     out = os.path.join(FLAGS.output_dir, f"eval_{name}.json")
     if not os.path.exists(out):
+        # evaluate's own sheets (a PNG each) stay with the judges, outside what is committed.
+        work = os.path.join(FLAGS.output_dir, "judges", name)
         cmd = [sys.executable, "-m", "gansynth_tf.evaluate", f"--train_dir={FLAGS.train_dir}",
-               "--retrain_classifier",
-               f"--classifier_dir={os.path.join(FLAGS.output_dir, 'judges', name)}",
+               "--retrain_classifier", f"--classifier_dir={work}",
                f"--num_classifier_train={n}", f"--classifier_epochs={FLAGS.classifier_epochs}",
                f"--num_generated_per_genre={FLAGS.num_generated_per_genre}",
-               f"--truncation={FLAGS.truncation}", f"--seed={seed}", f"--output_json={out}"]
+               f"--truncation={FLAGS.truncation}", f"--seed={seed}",
+               f"--output_json={os.path.join(work, 'eval', 'metrics.json')}"]
         if FLAGS.checkpoint:
             cmd.append(f"--checkpoint={FLAGS.checkpoint}")
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        shutil.copyfile(os.path.join(work, "eval", "metrics.json"), out)
     with open(out, encoding="utf-8") as f:
         return {"num_classifier_train": int(n), "seed": int(seed), "metrics": json.load(f)}
 
