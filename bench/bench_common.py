@@ -17,8 +17,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-MUSIC_FLAGFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                              "flags", "music_cpu.cfg")
+MUSIC_FLAGFILE = os.path.join(REPO, "flags", "music_cpu.cfg")
 
 
 def music_recipe_network(path=MUSIC_FLAGFILE):

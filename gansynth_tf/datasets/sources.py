@@ -206,23 +206,8 @@ class FileSource(Source):
                 cfg.holdout_fraction).with_training(
                 [(k, g) for (_, g), k, ok in zip(entries, keys, readable) if not ok])
         self.track_split, self.split = track_split, split
-        alone = sorted(g for g, (h, t) in track_split.counts().items() if t and not h)
-        if split == "train" and track_split.fraction > 0 and alone:
-            logging.warning("%s: genre(s) %s have a single readable file, which training "
-                            "uses, so no track of theirs is held out: evaluate scores them "
-                            "only with --holdout_fraction=0 (on training tracks). Add a second "
-                            "file to each to hold one out.", name, alone)
-        # The at-least-one rule can cost a small genre over twice the fraction asked for.
-        costly = [f"{g} (1 of {1 + t} files)"
-                  for g, (h, t) in sorted(track_split.counts().items())
-                  if h == 1 and 2 * track_split.fraction * (1 + t) < 1]
-        if split == "train" and costly:
-            logging.warning("%s: genre(s) %s hold out far more than --holdout_fraction=%g of "
-                            "their files for evaluation, because a genre of two or more files "
-                            "holds out at least one, which training never reads. Add files to "
-                            "these genres, or train on every file with --holdout_fraction=0 "
-                            "(evaluate then scores training tracks).",
-                            name, ", ".join(costly), track_split.fraction)
+        if split == "train":
+            self._warn_small_genres(name, track_split)
         if split != "all":
             want = split == "heldout"
             all_genres = sorted(set(g for _, g in entries))
@@ -287,6 +272,27 @@ class FileSource(Source):
         self.cache_mode = self._cache_mode()
         self._decoded = None
         logging.info("%s", self.summary())
+
+    @staticmethod
+    def _warn_small_genres(name, track_split):
+        """Start-up warnings for genres the held-out rule treats unevenly."""
+        counts = sorted(track_split.counts().items())
+        alone = [g for g, (h, t) in counts if t and not h]
+        if track_split.fraction > 0 and alone:
+            logging.warning("%s: genre(s) %s have a single readable file, which training "
+                            "uses, so no track of theirs is held out: evaluate scores them "
+                            "only with --holdout_fraction=0 (on training tracks). Add a second "
+                            "file to each to hold one out.", name, alone)
+        # The at-least-one rule can cost a small genre over twice the fraction asked for.
+        costly = [f"{g} (1 of {1 + t} files)" for g, (h, t) in counts
+                  if h == 1 and 2 * track_split.fraction * (1 + t) < 1]
+        if costly:
+            logging.warning("%s: genre(s) %s hold out far more than --holdout_fraction=%g of "
+                            "their files for evaluation, because a genre of two or more files "
+                            "holds out at least one, which training never reads. Add files to "
+                            "these genres, or train on every file with --holdout_fraction=0 "
+                            "(evaluate then scores training tracks).",
+                            name, ", ".join(costly), track_split.fraction)
 
     def _split_note(self):
         counts = self.track_split.counts()
