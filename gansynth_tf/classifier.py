@@ -10,7 +10,10 @@ content), then a small CNN: three [conv 3x3 -> group norm -> ReLU -> max-pool] b
 and genre logits.
 
 Saved as `classifier.keras` with `classifier.json` (genres, sample rate, clip length,
-held-out accuracy) beside it, so `evaluate` can reuse it.
+held-out accuracy) beside it, so `evaluate` can reuse it. `ClassifierEnsemble` is the judge
+`evaluate` uses: one or more such classifiers, trained alike from different seeds, whose
+genre probabilities it averages (one classifier's verdict on generated clips moves with its
+seed far more than its real accuracy does).
 """
 
 import json
@@ -194,6 +197,80 @@ class GenreClassifier:
             meta = json.load(f)
         model = keras.models.load_model(model_path, compile=False)
         return cls(model, meta["genres"], meta["sample_rate"], meta["audio_length"], meta)
+
+
+MEMBER_SUBDIR = "member_{}"
+
+
+class ClassifierEnsemble:
+    """Genre classifiers trained alike from seeds seed, seed + 1, ...; their mean vote.
+
+    Member 0 is saved in the folder itself (a one-member ensemble is a plain saved
+    GenreClassifier, and one saved by earlier versions loads as such), member i in
+    ``member_<i>/``. The embedding (the space of the Frechet distance) is member 0's: the
+    members' embedding spaces are not aligned, so they are not averaged.
+
+    Attributes:
+      members: the GenreClassifiers; genres, sample_rate, audio_length: theirs;
+      meta: the ensemble's classifier.json (members, per-member held-out accuracy, ...).
+    """
+
+    def __init__(self, members, meta=None):
+        if not members:
+            raise ValueError("a classifier ensemble needs at least one member")
+        first = members[0]
+        for m in members[1:]:
+            if not m.matches(first.genres, first.sample_rate, first.audio_length):
+                raise ValueError("the members of a classifier ensemble must judge the same "
+                                 "genres at the same sample rate and clip length")
+        self.members = list(members)
+        self.genres = first.genres
+        self.sample_rate, self.audio_length = first.sample_rate, first.audio_length
+        self.meta = {**first.meta, **dict(meta or {}), "members": len(self.members)}
+
+    @classmethod
+    def create(cls, num_members, genres, sample_rate, audio_length, seed=0):
+        return cls([GenreClassifier.create(genres, sample_rate, audio_length, seed + i)
+                    for i in range(int(num_members))])
+
+    def fit(self, waves, labels, epochs=10, seed=0, **kwargs):
+        """Trains member i with seed + i; returns the members' histories."""
+        return [m.fit(waves, labels, epochs, seed=seed + i, **kwargs)
+                for i, m in enumerate(self.members)]
+
+    def predict_members(self, waves):
+        """waves `[n, L]` -> (each member's probabilities `[members, n, G]`, member 0's
+        embeddings `[n, E]`)."""
+        probs, embeddings = self.members[0].predict(waves)
+        return np.stack([probs] + [m.predict(waves)[0] for m in self.members[1:]]), embeddings
+
+    def predict(self, waves):
+        """waves `[n, L]` -> (mean probabilities `[n, G]`, member 0's embeddings `[n, E]`)."""
+        probs, embeddings = self.predict_members(waves)
+        return probs.mean(axis=0), embeddings
+
+    def accuracy(self, waves, labels):
+        probs, _ = self.predict(waves)
+        return float(np.mean(np.argmax(probs, axis=1) == np.asarray(labels)))
+
+    def matches(self, genres, sample_rate, audio_length):
+        return self.members[0].matches(genres, sample_rate, audio_length)
+
+    def save(self, directory):
+        first = self.members[0]
+        first.meta.update(self.meta)
+        first.save(directory)
+        for i, m in enumerate(self.members[1:], 1):
+            m.save(os.path.join(directory, MEMBER_SUBDIR.format(i)))
+        return directory
+
+    @classmethod
+    def load(cls, directory):
+        first = GenreClassifier.load(directory)
+        count = int(first.meta.get("members", 1))
+        others = [GenreClassifier.load(os.path.join(directory, MEMBER_SUBDIR.format(i)))
+                  for i in range(1, count)]
+        return cls([first] + others, first.meta)
 
 
 def log_mel_features(waves, sample_rate, grid=(32, 32), batch_size=64):

@@ -28,34 +28,46 @@ CLASSIFIER_SUBDIR = "eval_classifier"
 REFERENCE_FILE = "reference.npz"
 
 
-def load_matching_classifier(classifier_dir, genres, rep, retrain=False):
-    """The classifier saved in classifier_dir if it judges this run's clips, else None."""
+def load_matching_classifier(classifier_dir, genres, rep, retrain=False, members=1):
+    """The classifier ensemble saved in classifier_dir if it judges this run's clips with
+    `members` classifiers, else None."""
     if retrain or not os.path.exists(os.path.join(classifier_dir, classifier_lib.MODEL_FILE)):
         return None
-    clf = classifier_lib.GenreClassifier.load(classifier_dir)
-    if clf.matches(genres, rep.sample_rate, rep.audio_length):
-        return clf
-    logging.warning("the classifier in %s was trained for genres %s at %d Hz x %d samples, "
-                    "not this run's: training a new one", classifier_dir, clf.genres,
-                    clf.sample_rate, clf.audio_length)
-    return None
+    clf = classifier_lib.ClassifierEnsemble.load(classifier_dir)
+    if not clf.matches(genres, rep.sample_rate, rep.audio_length):
+        logging.warning("the classifier in %s was trained for genres %s at %d Hz x %d "
+                        "samples, not this run's: training a new one", classifier_dir,
+                        clf.genres, clf.sample_rate, clf.audio_length)
+        return None
+    if len(clf.members) != members:
+        logging.warning("the classifier in %s has %d member(s), not --classifier_members=%d: "
+                        "training a new one", classifier_dir, len(clf.members), members)
+        return None
+    return clf
 
 
 def train_classifier(classifier_dir, genres, rep, train_waves, train_labels, held_waves,
                      held_labels, options):
-    """Trains a GenreClassifier on real clips, records its held-out accuracy, saves it."""
+    """Trains options.classifier_members classifiers on real clips (seeds options.seed,
+    +1, ...), records their held-out accuracy, saves them; returns the ensemble."""
     if len(train_waves) == 0:
         raise ValueError("no real clips left to train the genre classifier: raise "
                          "--num_classifier_train or use more data")
-    print(f"training the genre classifier on {len(train_waves)} real clips "
-          f"({options.classifier_epochs} epochs)", flush=True)
-    clf = classifier_lib.GenreClassifier.create(genres, rep.sample_rate, rep.audio_length,
-                                                options.seed)
-    history = clf.fit(train_waves, train_labels, options.classifier_epochs, seed=options.seed)
+    members = options.classifier_members
+    print(f"training the genre classifier{f' ({members} members)' if members > 1 else ''} "
+          f"on {len(train_waves)} real clips ({options.classifier_epochs} epochs)", flush=True)
+    clf = classifier_lib.ClassifierEnsemble.create(members, genres, rep.sample_rate,
+                                                   rep.audio_length, options.seed)
+    histories = clf.fit(train_waves, train_labels, options.classifier_epochs, seed=options.seed)
+    held_probs, _ = clf.predict_members(held_waves)
+    held_labels = np.asarray(held_labels)
     clf.meta.update({"train_clips": int(len(train_waves)),
-                     "epochs": int(options.classifier_epochs),
-                     "train_accuracy": float(history["accuracy"][-1]),
-                     "heldout_accuracy": clf.accuracy(held_waves, held_labels),
+                     "epochs": int(options.classifier_epochs), "seed": int(options.seed),
+                     "train_accuracy": float(np.mean([h["accuracy"][-1] for h in histories])),
+                     "heldout_accuracy": float(np.mean(
+                         np.argmax(held_probs.mean(axis=0), 1) == held_labels)),
+                     "member_heldout_accuracy": [float(np.mean(np.argmax(p, 1) == held_labels))
+                                                 for p in held_probs],
                      "heldout_clips": int(len(held_waves))})
     clf.save(classifier_dir)
     return clf
@@ -69,8 +81,13 @@ def compute_metrics(clf, genres, sample_rate, real, real_y, fake, fake_y, ndb_bi
     reference_embeddings: classifier embeddings of real clips from other (training)
     tracks, for the real-vs-real Frechet distance beside the generated-vs-real one.
     """
-    real_p, real_emb = clf.predict(real)
-    fake_p, fake_emb = clf.predict(fake)
+    if hasattr(clf, "predict_members"):
+        real_members, real_emb = clf.predict_members(real)
+        fake_members, fake_emb = clf.predict_members(fake)
+    else:  # a single GenreClassifier
+        (real_p, real_emb), (fake_p, fake_emb) = clf.predict(real), clf.predict(fake)
+        real_members, fake_members = real_p[None], fake_p[None]
+    real_p, fake_p = real_members.mean(axis=0), fake_members.mean(axis=0)
     real_feat = classifier_lib.log_mel_features(real, sample_rate)
     fake_feat = classifier_lib.log_mel_features(fake, sample_rate)
     real_pred, fake_pred = np.argmax(real_p, 1), np.argmax(fake_p, 1)
@@ -91,6 +108,13 @@ def compute_metrics(clf, genres, sample_rate, real, real_y, fake, fake_y, ndb_bi
         "ndb": bins["ndb"], "ndb_k": bins["ndb_k"], "ndb_bins": bins["k"],
         "ndb_alpha": bins["alpha"],
         "num_real": int(len(real)), "num_generated": int(len(fake)),
+        # The classifier's verdict is its members' mean vote; each member's own accuracy
+        # shows how much one classifier's figure would have depended on its seed.
+        "classifier_members": int(len(real_members)),
+        "real_accuracy_members": [float(np.mean(np.argmax(p, 1) == real_y))
+                                  for p in real_members],
+        "generated_accuracy_members": [float(np.mean(np.argmax(p, 1) == fake_y))
+                                       for p in fake_members],
     }
     metrics["frechet_distance_real_vs_real"] = None
     if reference_embeddings is not None and len(reference_embeddings) > 1:
@@ -153,7 +177,7 @@ class RealSet:
     """What every evaluation of one run scores against (see :func:`prepare_real`)."""
     waves: np.ndarray            # [n, L] real clips from held-out tracks
     labels: np.ndarray           # [n] genre ids into the run's genres
-    classifier: object           # classifier_lib.GenreClassifier
+    classifier: object           # classifier_lib.ClassifierEnsemble
     judge: object                # feature_judge.FeatureJudge
     reference_embeddings: np.ndarray   # classifier embeddings of training-track clips
     info: dict                   # provenance for the metrics JSON
@@ -163,7 +187,8 @@ def prepare_real(train_dir, genres, rep, data_cfg, options):
     """Held-out real clips, the two judges and the real-vs-real reference of one run."""
     held_split, track_split, real_from = heldout_split(train_dir, data_cfg)
     classifier_dir = options.classifier_dir or os.path.join(train_dir, CLASSIFIER_SUBDIR)
-    clf = load_matching_classifier(classifier_dir, genres, rep, options.retrain_classifier)
+    clf = load_matching_classifier(classifier_dir, genres, rep, options.retrain_classifier,
+                                   options.classifier_members)
     reference = None if clf is None else load_reference(classifier_dir)
     trained_now = clf is None
     print(f"reading real clips from {real_from} of the {data_cfg.dataset} data", flush=True)
@@ -182,9 +207,10 @@ def prepare_real(train_dir, genres, rep, data_cfg, options):
                                    options)
         reference = save_reference(classifier_dir, clf, rep.sample_rate, train, train_y)
     else:
-        print(f"reusing the genre classifier in {classifier_dir} (trained on "
-              f"{clf.meta.get('train_clips', '?')} clips, {clf.meta.get('epochs', '?')} "
-              "epochs; --retrain_classifier trains a new one)", flush=True)
+        print(f"reusing the genre classifier in {classifier_dir} ({len(clf.members)} "
+              f"member(s), trained on {clf.meta.get('train_clips', '?')} clips, "
+              f"{clf.meta.get('epochs', '?')} epochs; --retrain_classifier trains a new one)",
+              flush=True)
     judge = feature_judge.FeatureJudge.fit_features(reference["features"], reference["labels"],
                                                     rep.sample_rate, len(genres), options.seed)
     info = {"dataset": data_cfg.dataset, "real_clips_from": real_from,

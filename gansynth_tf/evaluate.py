@@ -1,7 +1,8 @@
 """Evaluates a run's generator against held-out real clips.
 
     python -m gansynth_tf.evaluate --train_dir=RUN [--num_real=100]
-        [--num_generated_per_genre=50] [--classifier_epochs=10] [--tensorboard]
+        [--num_generated_per_genre=50] [--classifier_epochs=10] [--classifier_members=5]
+        [--tensorboard]
 
 Data flags (--dataset, --data_dir, ...) default to the run's own data.json, and sample rate
 and clip length always come from the run's representation.json. Real clips come from the
@@ -17,7 +18,10 @@ Metrics (GANSynth section 4 / Richardson & Weiss 2018; the maths in
 :mod:`gansynth_tf.metrics`), in the JSON:
 
 * real_accuracy: the classifier on held-out real clips (the ceiling);
-  generated_accuracy: the classifier's genre == the conditioning genre ("pitch accuracy");
+  generated_accuracy: the classifier's genre == the conditioning genre ("pitch accuracy").
+  The classifier is --classifier_members networks (default 5) trained from seeds --seed,
+  +1, ... and its genre is their mean vote; real_accuracy_members and
+  generated_accuracy_members give each network's own (the spread one seed would have had).
   judge2_real_accuracy / judge2_generated_accuracy: the same for the feature judge.
 * mean_entropy: mean per-clip entropy of the predicted genre distribution (nats; low =
   confidently one genre); marginal_entropy: entropy of the mean prediction (high = all
@@ -95,6 +99,7 @@ class EvalOptions:
     num_classifier_train: int = 100
     num_generated_per_genre: int = 50
     classifier_epochs: int = 10
+    classifier_members: int = 5
     retrain_classifier: bool = False
     ndb_bins: int = 50
     ndb_alpha: float = 0.05
@@ -167,6 +172,17 @@ def _fmt(v, digits=3):
     return "n/a" if v is None else f"{v:.{digits}f}"
 
 
+def _member_rows(m):
+    """Each classifier member's accuracies, when the judge has more than one."""
+    if m.get("classifier_members", 1) <= 1:
+        return []
+    gen, real = m["generated_accuracy_members"], m["real_accuracy_members"]
+    return [f"| classifier members ({m['classifier_members']}): real accuracy each | "
+            f"{', '.join(_fmt(v) for v in real)} |",
+            f"| classifier members: generated accuracy each (min-max) | "
+            f"{', '.join(_fmt(v) for v in gen)} ({_fmt(min(gen))}-{_fmt(max(gen))}) |"]
+
+
 def markdown_table(m):
     """The summary and per-genre tables as Markdown."""
     lines = [f"Evaluation of {m.get('train_dir', '?')} at {m.get('images_seen', '?')} "
@@ -179,6 +195,7 @@ def markdown_table(m):
              "| metric | value |", "| --- | --- |",
              f"| real accuracy (classifier ceiling) | {_fmt(m['real_accuracy'])} |",
              f"| generated genre accuracy | {_fmt(m['generated_accuracy'])} |",
+             *_member_rows(m),
              f"| judge 2 ({m.get('judge2_name', 'n/a')}): real accuracy (ceiling) | "
              f"{_fmt(m.get('judge2_real_accuracy'))} |",
              f"| judge 2: generated genre accuracy | "
@@ -313,6 +330,11 @@ def make_flags():
                          lower_bound=2, flag_values=fv)
     flags.DEFINE_integer("classifier_epochs", 10, "Epochs of classifier training.",
                          lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("classifier_members", 5, "Genre classifiers trained alike from "
+                         "seeds --seed, --seed + 1, ...; their mean vote is the judge's "
+                         "(steadier than one: one classifier's generated-clip accuracy moves "
+                         "with its seed). The metrics also give each member's accuracy.",
+                         lower_bound=1, flag_values=fv)
     flags.DEFINE_bool("retrain_classifier", False, "Train a new classifier even if "
                       "TRAIN_DIR/eval_classifier holds one.", flag_values=fv)
     flags.DEFINE_string("classifier_dir", None, "Where the classifier is saved and reused "
@@ -356,7 +378,8 @@ def main(argv=None):
     options = EvalOptions(
         num_real=fv.num_real, num_classifier_train=fv.num_classifier_train,
         num_generated_per_genre=fv.num_generated_per_genre,
-        classifier_epochs=fv.classifier_epochs, retrain_classifier=fv.retrain_classifier,
+        classifier_epochs=fv.classifier_epochs, classifier_members=fv.classifier_members,
+        retrain_classifier=fv.retrain_classifier,
         ndb_bins=fv.ndb_bins, ndb_alpha=fv.ndb_alpha, phase=fv.phase,
         mel_inversion=fv.mel_inversion, truncation=fv.truncation, seed=fv.seed,
         batch_size=fv.batch_size, classifier_dir=fv.classifier_dir)

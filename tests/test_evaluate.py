@@ -220,6 +220,31 @@ def test_second_evaluation_reuses_the_saved_classifier(evaluated, tmp_path, caps
     assert os.path.exists(out) and os.path.exists(str(tmp_path / "again.png"))
 
 
+def test_a_classifier_of_several_members_is_trained_reported_and_reused(evaluated, tmp_path,
+                                                                          capsys):
+    train_dir, args, _ = evaluated
+    base = [a for a in args if a != "--tensorboard"] + [
+        f"--classifier_dir={tmp_path / 'judge'}", "--classifier_members=2"]
+    first = evaluate.main(base + [f"--output_json={tmp_path / 'one.json'}"])
+    assert first["classifier_members"] == 2 and first["classifier"]["trained_now"] is True
+    assert first["classifier"]["members"] == 2
+    assert len(first["classifier"]["member_heldout_accuracy"]) == 2
+    assert len(first["generated_accuracy_members"]) == 2
+    assert first["real_accuracy"] == pytest.approx(first["classifier"]["heldout_accuracy"])
+    with open(tmp_path / "one.md") as f:
+        assert "| classifier members (2): real accuracy each |" in f.read()
+    capsys.readouterr()
+    again = evaluate.main(base + [f"--output_json={tmp_path / 'two.json'}"])
+    assert again["classifier"]["trained_now"] is False
+    assert "(2 member(s)" in capsys.readouterr().out
+    assert again["generated_accuracy_members"] == pytest.approx(
+        first["generated_accuracy_members"])
+    # Asked for another number of members, the saved ensemble is not reused.
+    three = evaluate.main(base[:-1] + ["--classifier_members=1",
+                                       f"--output_json={tmp_path / 'three.json'}"])
+    assert three["classifier"]["trained_now"] is True and three["classifier_members"] == 1
+
+
 def test_data_with_other_genres_is_rejected(evaluated, tmp_path):
     train_dir, _, _ = evaluated
     other = tmp_path / "other"
