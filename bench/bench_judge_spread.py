@@ -11,9 +11,14 @@ and tabulates every evaluation and the spread (mean, min-max) of each metric:
         --num_classifier_train=100,150,250 --seeds=0,1 \
         --output_dir=bench/results/judge_spread_s20
 
-Writes <output_dir>/eval_n<N>_s<S>.json (each evaluation's metrics), spread.json and
-spread.md. The judges and evaluate's own tables and sheets go to <output_dir>/judges/ (not
-for committing); an evaluation whose JSON exists is not run again.
+With --classifier_members=M every neural judge is an ensemble of M classifiers (seeds S,
+S + 1, ..., S + M - 1; give seeds M apart so that no two judges share a member), and the
+table also gives the spread of the members' own generated accuracy.
+
+Writes <output_dir>/eval_n<N>_s<S>.json (each evaluation's metrics; _m<M> added for
+ensembles), spread.json and spread.md. The judges and evaluate's own tables and sheets go
+to <output_dir>/judges/ (not for committing); an evaluation whose JSON exists is not run
+again.
 """
 
 import json
@@ -33,6 +38,8 @@ flags.DEFINE_list("num_classifier_train", ["100", "150"], "Training-track clips 
 flags.DEFINE_list("seeds", ["0", "1"], "evaluate --seed values (classifier initialisation, "
                   "generated latents, k-means).")
 flags.DEFINE_integer("classifier_epochs", 15, "Classifier epochs.")
+flags.DEFINE_integer("classifier_members", 1, "Classifiers per neural judge (evaluate "
+                     "--classifier_members).")
 flags.DEFINE_integer("num_generated_per_genre", 60, "Generated clips per genre.")
 flags.DEFINE_float("truncation", 1.0, "Latent scale.")
 flags.DEFINE_string("output_dir", None, "Where the results go.")
@@ -44,8 +51,8 @@ KEYS = (("real_accuracy", "classifier real"), ("generated_accuracy", "classifier
         ("frechet_distance", "FD"), ("diversity_l1_ratio", "diversity L1"))
 
 
-def evaluate_once(n, seed):
-    name = f"n{n}_s{seed}"
+def evaluate_once(n, seed, members):
+    name = f"n{n}_s{seed}" + (f"_m{members}" if members > 1 else "")
     out = os.path.join(FLAGS.output_dir, f"eval_{name}.json")
     if not os.path.exists(out):
         # evaluate's own sheets (a PNG each) stay with the judges, outside what is committed.
@@ -53,6 +60,7 @@ def evaluate_once(n, seed):
         cmd = [sys.executable, "-m", "gansynth_tf.evaluate", f"--train_dir={FLAGS.train_dir}",
                "--retrain_classifier", f"--classifier_dir={work}",
                f"--num_classifier_train={n}", f"--classifier_epochs={FLAGS.classifier_epochs}",
+               f"--classifier_members={members}",
                f"--num_generated_per_genre={FLAGS.num_generated_per_genre}",
                f"--truncation={FLAGS.truncation}", f"--seed={seed}",
                f"--output_json={os.path.join(work, 'eval', 'metrics.json')}"]
@@ -61,7 +69,8 @@ def evaluate_once(n, seed):
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         shutil.copyfile(os.path.join(work, "eval", "metrics.json"), out)
     with open(out, encoding="utf-8") as f:
-        return {"num_classifier_train": int(n), "seed": int(seed), "metrics": json.load(f)}
+        return {"num_classifier_train": int(n), "seed": int(seed), "members": int(members),
+                "metrics": json.load(f)}
 
 
 def mean_range(s, fmt):
@@ -69,12 +78,15 @@ def mean_range(s, fmt):
 
 
 def report(rows):
-    head = "| clips per genre | seed | " + " | ".join(label for _, label in KEYS) + " |"
-    lines = [head, "|" + "---|" * (len(KEYS) + 2)]
+    head = ("| clips per genre | seed | members | " + " | ".join(label for _, label in KEYS)
+            + " | members' generated |")
+    lines = [head, "|" + "---|" * (len(KEYS) + 4)]
     for r in rows:
         m = r["metrics"]
-        lines.append(f"| {r['num_classifier_train']} | {r['seed']} | "
-                     + " | ".join(f"{m[k]:.3f}" for k, _ in KEYS) + " |")
+        each = m.get("generated_accuracy_members", [m["generated_accuracy"]])
+        lines.append(f"| {r['num_classifier_train']} | {r['seed']} | {r.get('members', 1)} | "
+                     + " | ".join(f"{m[k]:.3f}" for k, _ in KEYS)
+                     + f" | {min(each):.3f}-{max(each):.3f} |")
     spread = {}
     for k, _ in KEYS:
         v = np.array([r["metrics"][k] for r in rows], dtype=float)
@@ -87,22 +99,43 @@ def report(rows):
     for name, v in ratios.items():
         spread[f"{name}_ratio"] = {"mean": float(v.mean()), "min": float(v.min()),
                                    "max": float(v.max())}
+    # Every member of every ensemble is also one classifier's verdict: the spread a
+    # single-network judge would have had, from the same evaluations.
+    single = np.array([a for r in rows
+                       for a in r["metrics"].get("generated_accuracy_members",
+                                                 [r["metrics"]["generated_accuracy"]])])
+    spread["member_generated_accuracy"] = {"mean": float(single.mean()),
+                                           "min": float(single.min()),
+                                           "max": float(single.max()), "count": len(single)}
     lines += ["", f"Over {len(rows)} sets of judges: "
               + "; ".join(f"{label} {mean_range(spread[k], '.3f')}" for k, label in KEYS)
               + f"; generated / real: classifier {mean_range(spread['classifier_ratio'], '.2f')}"
-              + f", feature judge {mean_range(spread['feature_judge_ratio'], '.2f')}."]
+              + f", feature judge {mean_range(spread['feature_judge_ratio'], '.2f')}"
+              + f"; each classifier member alone ({spread['member_generated_accuracy']['count']}):"
+              + f" generated {mean_range(spread['member_generated_accuracy'], '.3f')}."]
     return "\n".join(lines) + "\n", spread
+
+
+def shared_members(seeds, members):
+    """Pairs of seeds whose ensembles would share a member (seed ranges overlap)."""
+    seeds = sorted(int(s) for s in seeds)
+    return [(a, b) for a, b in zip(seeds, seeds[1:]) if b - a < members]
 
 
 def main(argv):
     del argv
     os.makedirs(FLAGS.output_dir, exist_ok=True)
+    members = FLAGS.classifier_members
+    for a, b in shared_members(FLAGS.seeds, members):
+        raise app.UsageError(f"--seeds {a} and {b} are less than --classifier_members={members} "
+                             "apart, so their judges would share members: give seeds "
+                             f"{members} apart (e.g. 0,{members},{2 * members})")
     rows = []
     for n in FLAGS.num_classifier_train:
         for seed in FLAGS.seeds:
-            rows.append(evaluate_once(n, seed))
+            rows.append(evaluate_once(n, seed, members))
             m = rows[-1]["metrics"]
-            print(f"n={n} seed={seed}: classifier {m['real_accuracy']:.3f} / "
+            print(f"n={n} seed={seed} members={members}: classifier {m['real_accuracy']:.3f} / "
                   f"{m['generated_accuracy']:.3f}, feature judge "
                   f"{m['judge2_real_accuracy']:.3f} / {m['judge2_generated_accuracy']:.3f}",
                   flush=True)

@@ -45,6 +45,9 @@ flags.DEFINE_integer("num_real", 100, "Held-out real clips per genre.")
 flags.DEFINE_integer("num_classifier_train", 150, "Training-track clips per genre for the judges.")
 flags.DEFINE_integer("num_generated_per_genre", 60, "Generated clips per genre.")
 flags.DEFINE_integer("classifier_epochs", 15, "Classifier epochs.")
+flags.DEFINE_integer("classifier_members", 1, "Classifiers in the neural judge (evaluate "
+                     "--classifier_members); 1, the benchmark's judge since session 9, keeps "
+                     "its figures comparable with earlier runs.")
 flags.DEFINE_string("classifier_dir", None, "Where the shared judges are saved (default "
                     "<first run>/../eval_classifier).")
 flags.DEFINE_string("output_dir", "bench/results/music", "Where the results go.")
@@ -238,7 +241,7 @@ def main(argv):
     options = evaluate.EvalOptions(
         num_real=FLAGS.num_real, num_classifier_train=FLAGS.num_classifier_train,
         num_generated_per_genre=FLAGS.num_generated_per_genre,
-        classifier_epochs=FLAGS.classifier_epochs,
+        classifier_epochs=FLAGS.classifier_epochs, classifier_members=FLAGS.classifier_members,
         classifier_dir=FLAGS.classifier_dir or os.path.join(
             os.path.dirname(os.path.abspath(first_dir)), "eval_classifier"))
     first = generate.load_sampler(first_dir)
