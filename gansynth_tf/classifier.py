@@ -155,8 +155,11 @@ class GenreClassifier:
             raise ValueError(f"the classifier takes waves [n, {self.audio_length}], got "
                              f"{waves.shape}")
         if self._predict is None:
-            self._predict = tf.function(lambda w: self._heads(w, training=False),
-                                        reduce_retracing=True)
+            # One trace for every batch size: an ensemble's members would otherwise each
+            # retrace for the last, shorter batch of every set (and TF warns of it).
+            self._predict = tf.function(
+                lambda w: self._heads(w, training=False),
+                input_signature=[tf.TensorSpec([None, self.audio_length], tf.float32)])
         probs, embeds = [], []
         for i in range(0, len(waves), batch_size):
             emb, logits = self._predict(tf.constant(waves[i:i + batch_size]))
