@@ -1,7 +1,7 @@
 """Evaluates a run's generator against held-out real clips.
 
     python -m gansynth_tf.evaluate --train_dir=RUN [--num_real=100]
-        [--num_generated_per_genre=50] [--classifier_epochs=10] [--classifier_members=5]
+        [--num_generated_per_genre=50] [--classifier_epochs=15] [--classifier_members=5]
         [--tensorboard]
 
 Data flags (--dataset, --data_dir, ...) default to the run's own data.json, and sample rate
@@ -96,9 +96,9 @@ DATA_FLAGS = ("dataset", "data_dir", "fma_metadata", "nsynth_label", "audio_back
 class EvalOptions:
     """Sizes and switches of one evaluation (the CLI's flags)."""
     num_real: int = 100
-    num_classifier_train: int = 100
+    num_classifier_train: int = 150
     num_generated_per_genre: int = 50
-    classifier_epochs: int = 10
+    classifier_epochs: int = 15
     classifier_members: int = 5
     retrain_classifier: bool = False
     ndb_bins: int = 50
@@ -322,13 +322,13 @@ def make_flags():
                          "many: with ~10 real clips per bin, a bin the generator never fills "
                          "is only significant with a few hundred generated clips.",
                          lower_bound=2, flag_values=fv)
-    flags.DEFINE_integer("num_classifier_train", 100, "Real clips PER GENRE from the "
+    flags.DEFINE_integer("num_classifier_train", 150, "Real clips PER GENRE from the "
                          "training tracks to train the genre classifier and the feature "
                          "judge on (unused when a saved classifier is reused).",
                          lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("num_generated_per_genre", 50, "Generated clips per genre.",
                          lower_bound=2, flag_values=fv)
-    flags.DEFINE_integer("classifier_epochs", 10, "Epochs of classifier training.",
+    flags.DEFINE_integer("classifier_epochs", 15, "Epochs of classifier training.",
                          lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("classifier_members", 5, "Genre classifiers trained alike from "
                          "seeds --seed, --seed + 1, ...; their mean vote is the judge's "
