@@ -13,6 +13,7 @@ also imports from :mod:`gansynth_tf.evaluate`.
 
 import dataclasses
 import os
+import zipfile
 
 import numpy as np
 from absl import logging
@@ -33,7 +34,14 @@ def load_matching_classifier(classifier_dir, genres, rep, retrain=False, members
     `members` classifiers, else None."""
     if retrain or not os.path.exists(os.path.join(classifier_dir, classifier_lib.MODEL_FILE)):
         return None
-    clf = classifier_lib.ClassifierEnsemble.load(classifier_dir)
+    try:
+        clf = classifier_lib.ClassifierEnsemble.load(classifier_dir)
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        # A member folder deleted or a file cut short: unusable as it is, so train anew
+        # (as for a mismatch) rather than stop the evaluation.
+        logging.warning("the classifier in %s cannot be read (%s): training a new one",
+                        classifier_dir, e)
+        return None
     if not clf.matches(genres, rep.sample_rate, rep.audio_length):
         logging.warning("the classifier in %s was trained for genres %s at %d Hz x %d "
                         "samples, not this run's: training a new one", classifier_dir,

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -92,6 +93,25 @@ def test_a_saved_ensemble_is_reused_only_with_the_same_number_of_members(trained
     assert eval_judges.load_matching_classifier(folder, GENRES, rep, retrain=True,
                                                 members=3) is None
     assert eval_judges.load_matching_classifier(folder, ["low", "mid"], rep, members=3) is None
+
+
+def test_a_saved_ensemble_that_cannot_be_read_is_trained_anew(trained, tmp_path, caplog):
+    _, _, folder = trained
+    rep = type("Rep", (), {"sample_rate": SR, "audio_length": LENGTH})()
+    missing, cut = str(tmp_path / "missing"), str(tmp_path / "cut")
+    shutil.copytree(folder, missing)
+    shutil.rmtree(os.path.join(missing, "member_2"))
+    with pytest.raises(FileNotFoundError, match="member_2"):
+        classifier.ClassifierEnsemble.load(missing)
+    shutil.copytree(folder, cut)
+    model = os.path.join(cut, "member_1", classifier.MODEL_FILE)
+    with open(model, "r+b") as f:
+        f.truncate(os.path.getsize(model) // 3)
+    for broken in (missing, cut):
+        caplog.clear()
+        assert eval_judges.load_matching_classifier(broken, GENRES, rep, members=3) is None
+        assert any("cannot be read" in r.getMessage() and broken in r.getMessage()
+                   for r in caplog.records)
 
 
 def test_members_must_judge_the_same_clips():
