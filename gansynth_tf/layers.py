@@ -253,6 +253,63 @@ class GenreBias(keras.layers.Layer):
         return {**super().get_config(), "units": self.units}
 
 
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ModulatedConv2D(keras.layers.Layer):
+    """StyleGAN2's modulated and demodulated convolution, with equalized learning rate.
+
+    Call ``layer(x, style=s)``: ``x`` ``[N, T, F, C_in]``, ``s`` ``[N, style_dim]`` ->
+    ``[N, T, F, filters]`` (stride 1, 'same' padding). An affine map of the style
+    (weights N(0, 1) at gain 1, bias starting at 1 so that a new layer is a plain conv)
+    gives each sample a scale per input channel; the kernel is scaled by it, then each
+    output channel of each sample by ``rsqrt(sum over taps and inputs of w^2 + eps)``
+    (demodulation), which keeps unit-variance features without a normalisation layer
+    and makes the kernel's own scale irrelevant (so it has no equalized-lr multiplier).
+    Computed as ``conv(x * scale) * demod``: the per-sample kernel's result without a
+    grouped convolution. The demodulation statistics are float32 under any policy.
+    """
+
+    def __init__(self, filters, style_dim, kernel_size=3, epsilon=1e-8, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.style_dim = int(style_dim)
+        if self.filters < 1 or self.style_dim < 1:
+            raise ValueError(f"filters and style_dim must be positive, got {filters}, "
+                             f"{style_dim}")
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.epsilon = float(epsilon)
+
+    def build(self, input_shape):
+        c_in = int(input_shape[-1])
+        kh, kw = self.kernel_size
+        self.style_scale = he_scale(self.style_dim, 1.0)
+        normal = keras.initializers.RandomNormal(0.0, 1.0)
+        self.style_kernel = self.add_weight(name="style_kernel",
+                                            shape=(self.style_dim, c_in), initializer=normal)
+        self.style_bias = self.add_weight(name="style_bias", shape=(c_in,), initializer="ones")
+        self.kernel = self.add_weight(name="kernel", shape=(kh, kw, c_in, self.filters),
+                                      initializer=normal)
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+
+    def call(self, inputs, style):
+        style = tf.cast(style, tf.float32)
+        channel_scale = (tf.matmul(style, tf.cast(self.style_kernel, tf.float32))
+                         * self.style_scale + tf.cast(self.style_bias, tf.float32))  # [N, C_in]
+        kernel = tf.cast(self.kernel, tf.float32)
+        energy = tf.reduce_sum(tf.square(kernel), axis=[0, 1])  # [C_in, filters]
+        demod = tf.math.rsqrt(tf.matmul(tf.square(channel_scale), energy) + self.epsilon)
+        dtype = inputs.dtype
+        x = inputs * tf.cast(channel_scale[:, None, None, :], dtype)
+        y = tf.nn.conv2d(x, tf.cast(kernel, dtype), strides=1, padding="SAME")
+        return y * tf.cast(demod[:, None, None, :], dtype) + tf.cast(self.bias, dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.filters,)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "style_dim": self.style_dim,
+                "kernel_size": self.kernel_size, "epsilon": self.epsilon}
+
+
 def nearest_upsampling(factor, **kwargs):
     """Nearest-neighbour upsampling by integer factors (time, freq), a Keras layer.
 

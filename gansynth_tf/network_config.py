@@ -32,6 +32,10 @@ class NetworkConfig:
         the real/fake score).
       genre_bias: the generator adds a learned per-genre bias to every conv output (see
         :class:`~gansynth_tf.layers.GenreBias`), besides reading the genre with z.
+      modulation: the generator's blocks use StyleGAN2's modulated convolutions
+        (:class:`~gansynth_tf.layers.ModulatedConv2D`) driven by a style from a two-layer
+        mapping of ``(z, genre)``, with demodulation in place of pixel norm: the latent and
+        the genre act on every block, not only on the input.
       skip_outputs: the generator's output is the sum of every stage's to-spectrogram
         output, each upsampled to the current resolution, before the tanh (StyleGAN2's
         "skip" generator), instead of the last stage's alone: later stages add detail to
@@ -52,6 +56,7 @@ class NetworkConfig:
     mbstd_group_size: int = 4
     conditioning: str = "acgan"
     genre_bias: bool = False
+    modulation: bool = False
     skip_outputs: bool = False
     skip_upsampling: str = "nearest"
 
@@ -63,6 +68,7 @@ class NetworkConfig:
         object.__setattr__(self, "gen_channels", tuple(int(c) for c in self.gen_channels))
         object.__setattr__(self, "disc_channels", tuple(int(c) for c in self.disc_channels))
         object.__setattr__(self, "genre_bias", bool(self.genre_bias))
+        object.__setattr__(self, "modulation", bool(self.modulation))
         object.__setattr__(self, "skip_outputs", bool(self.skip_outputs))
         n = len(self.resolutions)
         if n < 1:

@@ -22,6 +22,7 @@ from gansynth_tf.layers import (
     FadeIn,
     GenreBias,
     MinibatchStddev,
+    ModulatedConv2D,
     PixelNorm,
     average_downsampling,
     nearest_upsampling,
@@ -40,6 +41,7 @@ from gansynth_tf.network_config import (  # noqa: F401
 
 _PACKAGE = "gansynth_tf"
 LEAKY_SLOPE = 0.2
+MODULATED_ACTIVATION_GAIN = 2.0**0.5
 
 
 @tf.custom_gradient
@@ -70,39 +72,65 @@ _lrelu = lrelu
 class GeneratorBlock(keras.layers.Layer):
     """Nearest upsample (optional) then two [3x3 conv -> leaky ReLU 0.2 -> pixel norm].
 
-    ``[N, T, F, C_in]`` -> ``[N, T*ft, F*ff, filters]``.
+    ``[N, T, F, C_in]`` -> ``[N, T*ft, F*ff, filters]``. With ``style_dim`` the convs are
+    :class:`~gansynth_tf.layers.ModulatedConv2D` driven by ``style`` ``[N, style_dim]``
+    and there is no pixel norm (demodulation keeps the scale).
     """
 
-    def __init__(self, filters, upsample=(2, 2), **kwargs):
+    def __init__(self, filters, upsample=(2, 2), style_dim=None, **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
+        self.style_dim = None if style_dim is None else int(style_dim)
         self.upsample_factor = None if upsample is None else tuple(upsample)
         # Sub-layers take the block's policy: one given as dtype= (or read back from a
         # config) would otherwise apply to the block alone, its convs computing in float32.
         policy = self.dtype_policy
         self.upsample = (None if upsample is None else
                          nearest_upsampling(upsample, name="upsample", dtype=policy))
-        self.conv0 = EqualizedConv2D(self.filters, 3, he_slope=0.0, name="conv0", dtype=policy)
-        self.conv1 = EqualizedConv2D(self.filters, 3, he_slope=0.0, name="conv1", dtype=policy)
-        self.norm = PixelNorm(name="pixel_norm", dtype=policy)
+        if self.style_dim is None:
+            self.conv0 = EqualizedConv2D(self.filters, 3, he_slope=0.0, name="conv0",
+                                         dtype=policy)
+            self.conv1 = EqualizedConv2D(self.filters, 3, he_slope=0.0, name="conv1",
+                                         dtype=policy)
+            self.norm = PixelNorm(name="pixel_norm", dtype=policy)
+        else:
+            self.conv0 = ModulatedConv2D(self.filters, self.style_dim, name="conv0",
+                                         dtype=policy)
+            self.conv1 = ModulatedConv2D(self.filters, self.style_dim, name="conv1",
+                                         dtype=policy)
+            self.norm = None
 
     def build(self, input_shape):
         self.conv0.build(input_shape)
         self.conv1.build(tuple(input_shape[:-1]) + (self.filters,))
 
-    def call(self, x, genre_bias=None):
-        """``genre_bias``: optional ``[N, 2 * filters]`` added to the two conv outputs."""
+    def call(self, x, genre_bias=None, style=None):
+        """``genre_bias``: optional ``[N, 2 * filters]`` added to the two conv outputs;
+        ``style`` ``[N, style_dim]``: required with ``style_dim``, refused without."""
+        if (style is None) != (self.style_dim is None):
+            raise ValueError(f"{self.name}: a style is needed exactly when style_dim is set "
+                             f"(style_dim={self.style_dim})")
         if self.upsample is not None:
             x = self.upsample(x)
         b0 = b1 = 0.0
         if genre_bias is not None:
             genre_bias = tf.cast(genre_bias[:, None, None, :], x.dtype)
             b0, b1 = genre_bias[..., : self.filters], genre_bias[..., self.filters :]
+        if self.norm is None:
+            # Demodulation gives unit-variance conv outputs; the gain restores what the leaky
+            # ReLU takes (StyleGAN2's sqrt 2), or ten blocks would shrink the features ~25x.
+            gain = tf.constant(MODULATED_ACTIVATION_GAIN, x.dtype)
+            x = _lrelu(self.conv0(x, style=style) + b0) * gain
+            return _lrelu(self.conv1(x, style=style) + b1) * gain
         x = self.norm(_lrelu(self.conv0(x) + b0))
         return self.norm(_lrelu(self.conv1(x) + b1))
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "upsample": self.upsample_factor}
+        config = {**super().get_config(), "filters": self.filters,
+                  "upsample": self.upsample_factor}
+        if self.style_dim is not None:  # configs saved before it existed stay as they were
+            config["style_dim"] = self.style_dim
+        return config
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -189,6 +217,7 @@ class _ProgressiveNetwork(keras.Model):
         "fade_upsample",
         "fade_downsample",
         "genre_biases",
+        "mapping",
     )
 
     def _trackable_children(self, save_type="checkpoint", **kwargs):
@@ -223,7 +252,9 @@ class Generator(_ProgressiveNetwork):
     to_spec[s](h_s)`` (``a`` = alpha at the current stage, 1 before it; ``upsample`` is
     nearest or bilinear, ``config.skip_upsampling``). With
     ``config.genre_bias`` every conv output also gets a learned per-genre bias before its
-    activation.
+    activation. With ``config.modulation`` the normalised ``concat(z, genre)`` also goes
+    through a mapping of two dense layers + lrelu (width ``latent_dim``) to a style ``w``
+    that modulates both convs of every block (StyleGAN2; no pixel norm in the blocks).
     """
 
     def __init__(self, config, stage=None, **kwargs):
@@ -243,9 +274,14 @@ class Generator(_ProgressiveNetwork):
         self.initial_conv = EqualizedConv2D(
             cfg.gen_channels[0], 3, he_slope=0.0, name="initial_conv", dtype=policy
         )
+        style_dim = cfg.latent_dim if cfg.modulation else None
+        self.mapping = [
+            EqualizedDense(cfg.latent_dim, he_slope=0.0, name=f"mapping_{i}", dtype=policy)
+            for i in range(2 if cfg.modulation else 0)
+        ]
         self.blocks = [
             GeneratorBlock(cfg.gen_channels[s], upsample=cfg.stage_factor(s), name=f"block_{s}",
-                           dtype=policy)
+                           style_dim=style_dim, dtype=policy)
             for s in range(1, cfg.num_stages)
         ]
         self.to_spec = [
@@ -278,6 +314,8 @@ class Generator(_ProgressiveNetwork):
         cfg = self.config
         t0, f0 = cfg.resolutions[0]
         self.initial_dense.build((None, cfg.latent_dim + cfg.num_genres))
+        for i, dense in enumerate(self.mapping):
+            dense.build((None, cfg.latent_dim + cfg.num_genres if i == 0 else cfg.latent_dim))
         self.initial_conv.build((None, t0, f0, cfg.gen_channels[0]))
         for bias in self.genre_biases:
             bias.build((None, cfg.num_genres))
@@ -294,6 +332,11 @@ class Generator(_ProgressiveNetwork):
         cfg = self.config
         t0, f0 = cfg.resolutions[0]
         x = self.input_norm(tf.concat([z, tf.cast(genre, z.dtype)], axis=-1))
+        style = None
+        if self.mapping:
+            style = x
+            for dense in self.mapping:
+                style = _lrelu(dense(style))
         x = tf.reshape(self.initial_dense(x), [-1, t0, f0, cfg.gen_channels[0]])
         x = self.initial_norm(_lrelu(x))
         x = self.initial_conv(x)
@@ -303,11 +346,11 @@ class Generator(_ProgressiveNetwork):
             )
         x = self.initial_norm(_lrelu(x))
         if cfg.skip_outputs:
-            return tf.cast(tf.tanh(self._skip_sum(x, genre)), tf.float32)
+            return tf.cast(tf.tanh(self._skip_sum(x, genre, style)), tf.float32)
         previous = None
         for s in range(1, self.stage + 1):
             previous = x
-            x = self.blocks[s - 1](x, self._block_bias(s, genre, x.dtype))
+            x = self.blocks[s - 1](x, self._block_bias(s, genre, x.dtype), style=style)
         out = tf.tanh(self.to_spec[self.stage](x))
         if self.stage > 0:
             low = self.fade_upsample[self.stage - 1](
@@ -319,12 +362,12 @@ class Generator(_ProgressiveNetwork):
     def _block_bias(self, s, genre, dtype):
         return self.genre_biases[s](tf.cast(genre, dtype)) if self.genre_biases else None
 
-    def _skip_sum(self, x, genre):
+    def _skip_sum(self, x, genre, style):
         """Pre-tanh skip output: stage 0's to-spectrogram, then per stage s the upsampled
         sum plus stage s's own (the newest one weighted by alpha while it fades in)."""
         total = self.to_spec[0](x)
         for s in range(1, self.stage + 1):
-            x = self.blocks[s - 1](x, self._block_bias(s, genre, x.dtype))
+            x = self.blocks[s - 1](x, self._block_bias(s, genre, x.dtype), style=style)
             low = self.fade_upsample[s - 1](total)
             total = low + self.to_spec[s](x)
             if s == self.stage:

@@ -87,6 +87,7 @@ def network_config_from_flags(num_genres):
         raise UsageError(f"--skip_upsampling={FLAGS.skip_upsampling} only acts on the skip "
                          "path: add --skip_outputs, or leave --skip_upsampling out")
     return dataclasses.replace(config, genre_bias=FLAGS.genre_bias,
+                               modulation=FLAGS.modulation,
                                skip_outputs=FLAGS.skip_outputs,
                                skip_upsampling=FLAGS.skip_upsampling)
 
@@ -200,6 +201,7 @@ def resume_differences(train_dir):
         ("latent_dim", saved_net.latent_dim, new_net.latent_dim),
         ("conditioning", saved_net.conditioning, new_net.conditioning),
         ("genre_bias", saved_net.genre_bias, new_net.genre_bias),
+        ("modulation", saved_net.modulation, new_net.modulation),
         ("skip_outputs", saved_net.skip_outputs, new_net.skip_outputs),
         ("skip_upsampling", saved_net.skip_upsampling, new_net.skip_upsampling),
         ("stable_images", saved_schedule.stable_images, FLAGS.stable_images),

@@ -99,6 +99,9 @@ flags.DEFINE_list("channels", None, "Custom channels per stage for both networks
 flags.DEFINE_integer("latent_dim", None, "Latent size (default: 256 hires, 64 quickstart).")
 flags.DEFINE_boolean("genre_bias", False, "Generator: add a learned per-genre bias to every "
                      "conv output (genre information in every block, not only at the input).")
+flags.DEFINE_boolean("modulation", False, "Generator: StyleGAN2's modulated, demodulated "
+                     "convolutions in every block, their style a two-layer mapping of the "
+                     "latent and the genre (instead of pixel norm).")
 flags.DEFINE_boolean("skip_outputs", False, "Generator: output the sum of every stage's "
                      "to-spectrogram output, upsampled (StyleGAN2's skip generator), instead "
                      "of the last stage's alone.")

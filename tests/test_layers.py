@@ -12,6 +12,7 @@ from gansynth_tf.layers import (
     FadeIn,
     GenreBias,
     MinibatchStddev,
+    ModulatedConv2D,
     PixelNorm,
     average_downsampling,
     he_scale,
@@ -242,3 +243,25 @@ def test_genre_bias_starts_at_zero_then_looks_up_rows_and_roundtrips():
         layer(np.array([[0.5, 0.5, 0.0]], "float32")).numpy(), [(table[0] + table[1]) / 2]
     )
     assert roundtrip(GenreBias(7)).units == 7
+
+
+def test_modulated_conv_equals_a_demodulated_kernel_per_sample():
+    keras.utils.set_random_seed(3)
+    layer = ModulatedConv2D(4, style_dim=5, kernel_size=3)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 6, 7, 2)).astype("float32")
+    style = rng.normal(size=(3, 5)).astype("float32")
+    layer.build(x.shape)
+    layer.bias.assign(rng.normal(size=(4,)).astype("float32"))
+    y = layer(x, style=style).numpy()
+    scale = style @ layer.style_kernel.numpy() / np.sqrt(5) + layer.style_bias.numpy()
+    for n in range(3):
+        kernel = layer.kernel.numpy() * scale[n][None, None, :, None]
+        kernel /= np.sqrt(np.sum(kernel**2, axis=(0, 1, 2), keepdims=True) + 1e-8)
+        expected = tf.nn.conv2d(x[n:n + 1], kernel, 1, "SAME").numpy()[0] + layer.bias.numpy()
+        np.testing.assert_allclose(y[n], expected, rtol=1e-4, atol=1e-4)
+    # Demodulated: unit-variance inputs give unit-variance outputs whatever the style's size.
+    big = rng.normal(size=(64, 16, 16, 2)).astype("float32")
+    for size in (0.1, 10.0):
+        out = layer(big, style=np.full((64, 5), size, "float32")).numpy() - layer.bias.numpy()
+        assert 0.7 < out[:, 1:-1, 1:-1].std() < 1.3

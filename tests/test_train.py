@@ -204,7 +204,8 @@ def test_resuming_with_a_changed_setting_stops_naming_it(tmp_path):
     assert rundir.load_network_preset(train_dir) == "custom"
     for flag, saved, new in (("sample_rate", "8000", "16000"),
                              ("mode_seeking_weight", "1.0", "0.5"),
-                             ("skip_outputs", "false", "true")):
+                             ("skip_outputs", "false", "true"),
+                             ("modulation", "false", "true")):
         result = run_training([*args, f"--{flag}={new}"], timeout=120)
         assert result.returncode == 2, result.stderr[-3000:]
         assert "Traceback" not in result.stderr
