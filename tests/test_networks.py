@@ -232,14 +232,17 @@ def test_acgan_score_ignores_genre_projection_uses_it():
 # --------------------------------------------------------------------------- saving
 
 
-@pytest.mark.parametrize("conditioning,skip_upsampling",
-                         [("acgan", None), ("projection", None), ("projection", "nearest"),
-                          ("acgan", "bilinear")])
-def test_keras_save_and_load_reproduces_outputs(tmp_path, conditioning, skip_upsampling):
+@pytest.mark.parametrize("conditioning,skip_upsampling,modulation",
+                         [("acgan", None, False), ("projection", None, False),
+                          ("projection", "nearest", False), ("acgan", "bilinear", False),
+                          ("projection", "nearest", True)])
+def test_keras_save_and_load_reproduces_outputs(tmp_path, conditioning, skip_upsampling,
+                                                modulation):
     keras.utils.set_random_seed(3)
     cfg = dataclasses.replace(quickstart_config(4, latent_dim=16, conditioning=conditioning),
                               skip_outputs=skip_upsampling is not None,
-                              skip_upsampling=skip_upsampling or "nearest")
+                              skip_upsampling=skip_upsampling or "nearest",
+                              modulation=modulation)
     gen, disc = Generator(cfg, stage=2), Discriminator(cfg, stage=2)
     gen.set_alpha(0.3)
     disc.set_alpha(0.3)
@@ -362,7 +365,8 @@ def test_modulation_styles_every_block_keeps_the_feature_scale_and_is_checkpoint
     z, genre = inputs(cfg, 4)
     out = gen([z, genre]).numpy()
     # Demodulation plus the activation gain keep the features' scale through every block:
-    # without the gain the last block's RMS would be about 0.85^6 ~ 0.4 of the first's.
+    # a leaky ReLU keeps about half a unit Gaussian's power (0.72x its RMS), so without the
+    # gain the third block's RMS would be about 0.72^4 ~ 0.3 of the first's.
     x = gen.input_norm(tf.concat([z, genre], axis=-1))
     style = lrelu(gen.mapping[1](lrelu(gen.mapping[0](x))))
     h = gen.initial_norm(lrelu(gen.initial_conv(gen.initial_norm(lrelu(tf.reshape(
@@ -493,7 +497,8 @@ def test_every_layer_is_built_before_any_call(stage):
     # stage-dependent calls do not survive; the layers of stages not running (their
     # resampling in particular) are never called, so construction must build them all.
     cfg = NetworkConfig(resolutions=((2, 4), (4, 8), (4, 24)), gen_channels=(6, 5, 4),
-                        disc_channels=(6, 5, 4), num_genres=3, latent_dim=5, genre_bias=True)
+                        disc_channels=(6, 5, 4), num_genres=3, latent_dim=5, genre_bias=True,
+                        modulation=True)
     for net in (Generator(cfg, stage=stage), Discriminator(cfg, stage=stage)):
         unbuilt = [layer.name for layer in net._flatten_layers() if not layer.built]
         assert unbuilt == [], unbuilt
