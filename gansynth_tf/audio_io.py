@@ -175,6 +175,10 @@ def probe_audio(path):
         sf_info = soundfile.info(path)
     except Exception as e:  # pylint: disable=broad-except
         msg = str(e).split(":")[-1].strip() or type(e).__name__
+        if "does not exist" in msg:
+            # libsndfile's words when no decoder recognises the bytes; the file is there
+            # (its size was read above), so they would send the user looking for it.
+            msg = "no decoder recognises its contents: corrupt, or not the format its name says"
         raise AudioProbeError(f"not readable as audio ({msg})") from e
     info = AudioInfo(path=path, format=sf_info.format, subtype=sf_info.subtype,
                      sample_rate=int(sf_info.samplerate), frames=int(sf_info.frames),

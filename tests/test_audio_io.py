@@ -173,11 +173,16 @@ def test_probe_rejects_bad_files(tmp_path):
     truncated.write_bytes(data[:len(data) // 2])
     header_only = tmp_path / "header.wav"
     header_only.write_bytes(data[:44])
+    zeros_mp3 = tmp_path / "broken track.mp3"
+    zeros_mp3.write_bytes(b"\0" * 5000)
     expect = {not_riff: "not readable as audio", empty: "empty file",
-              truncated: "truncated WAV", header_only: "holds no audio"}
+              truncated: "truncated WAV", header_only: "holds no audio",
+              zeros_mp3: "not readable as audio .no decoder recognises its contents"}
     for path, reason in expect.items():
-        with pytest.raises(audio_io.AudioProbeError, match=reason):
+        with pytest.raises(audio_io.AudioProbeError, match=reason) as caught:
             audio_io.probe_audio(str(path))
+        # libsndfile says "File does not exist" of files it cannot decode; they exist.
+        assert "does not exist" not in str(caught.value)
     assert audio_io.probe_audio(str(good)).frames == 16000
 
 
