@@ -255,11 +255,12 @@ class GenreBias(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class ModulatedConv2D(keras.layers.Layer):
-    """StyleGAN2's modulated and demodulated convolution, with equalized learning rate.
+    """StyleGAN2's modulated and demodulated convolution.
 
     Call ``layer(x, style=s)``: ``x`` ``[N, T, F, C_in]``, ``s`` ``[N, style_dim]`` ->
     ``[N, T, F, filters]`` (stride 1, 'same' padding). An affine map of the style
-    (weights N(0, 1) at gain 1, bias starting at 1 so that a new layer is a plain conv)
+    (weights N(0, 1) scaled at run time to gain 1, as in the equalized layers; bias
+    starting at 1 so that a new layer is a plain conv)
     gives each sample a scale per input channel; the kernel is scaled by it, then each
     output channel of each sample by ``rsqrt(sum over taps and inputs of w^2 + eps)``
     (demodulation), which keeps unit-variance features without a normalisation layer
