@@ -18,6 +18,7 @@ seed far more than its real accuracy does).
 
 import json
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -265,6 +266,12 @@ class ClassifierEnsemble:
         first.save(directory)
         for i, m in enumerate(self.members[1:], 1):
             m.save(os.path.join(directory, MEMBER_SUBDIR.format(i)))
+        # A larger ensemble saved here before leaves member folders past this one's count;
+        # they are never read, but they would pass for part of this judge.
+        i = len(self.members)
+        while os.path.isdir(os.path.join(directory, MEMBER_SUBDIR.format(i))):
+            shutil.rmtree(os.path.join(directory, MEMBER_SUBDIR.format(i)))
+            i += 1
         return directory
 
     @classmethod

@@ -74,6 +74,19 @@ def test_a_saved_ensemble_loads_back_and_predicts_alike(trained):
     assert loaded.accuracy(waves, labels) == pytest.approx(ensemble.accuracy(waves, labels))
 
 
+def test_a_smaller_ensemble_saved_over_a_larger_one_leaves_no_stale_members(trained, tmp_path):
+    ensemble, _, folder = trained
+    target = str(tmp_path / "judge")
+    shutil.copytree(folder, target)
+    smaller = classifier.ClassifierEnsemble(ensemble.members[:2])
+    smaller.save(target)
+    assert sorted(os.listdir(target)) == sorted([classifier.MODEL_FILE, classifier.META_FILE,
+                                                 "member_1"])
+    assert len(classifier.ClassifierEnsemble.load(target).members) == 2
+    classifier.ClassifierEnsemble(ensemble.members[:1]).save(target)
+    assert sorted(os.listdir(target)) == sorted([classifier.MODEL_FILE, classifier.META_FILE])
+
+
 def test_a_plain_saved_classifier_loads_as_one_member(trained, tmp_path):
     _, single, _ = trained
     single.save(str(tmp_path))
