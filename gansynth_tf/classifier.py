@@ -268,10 +268,10 @@ class ClassifierEnsemble:
             m.save(os.path.join(directory, MEMBER_SUBDIR.format(i)))
         # A larger ensemble saved here before leaves member folders past this one's count;
         # they are never read, but they would pass for part of this judge.
-        i = len(self.members)
-        while os.path.isdir(os.path.join(directory, MEMBER_SUBDIR.format(i))):
-            shutil.rmtree(os.path.join(directory, MEMBER_SUBDIR.format(i)))
-            i += 1
+        stale = len(self.members)
+        while os.path.isdir(path := os.path.join(directory, MEMBER_SUBDIR.format(stale))):
+            shutil.rmtree(path)
+            stale += 1
         return directory
 
     @classmethod
