@@ -162,7 +162,8 @@ def summary(repeats):
 def report(result):
     genres = result["genres"]
     rows = []
-    for name, key in (("by track", "by_track"), ("by clip (tracks on both sides)", "by_clip"),
+    for name, key in (("feature judge by track", "by_track"),
+                      ("feature judge by clip (tracks on both sides)", "by_clip"),
                       ("neural judge by track", "neural_by_track")):
         if key not in result:
             continue
@@ -173,7 +174,7 @@ def report(result):
                      f"{s['folds_at_target']:.2f}"] + [f"{v:.2f}" for v in s["per_genre"]])
     if "run_split" in result:
         s = result["run_split"]
-        rows.append([f"run's split ({s['held_out_tracks']} held-out tracks)",
+        rows.append([f"feature judge, run's split ({s['held_out_tracks']} held-out tracks)",
                      f"{s['balanced_accuracy']:.3f}", "", ""]
                     + [f"{v:.2f}" for v in s["per_genre"]])
     headers = (["protocol", "balanced accuracy", "fold range", f"folds >= {TARGET}"]
