@@ -79,7 +79,7 @@ def track_clips(path, sample_rate, length, count, min_dbfs):
 
 
 def corpus_clips(entries, root):
-    """(waves [n, L], genre ids [n], track ids [n], track keys, genre names)."""
+    """(waves [n, L], genre ids [n], track ids [n], [(track key, genre)], genre names)."""
     genres = sorted({g for _, g in entries})
     tracks = collections.Counter(g for _, g in entries)
     waves, labels, groups, keys = [], [], [], []
@@ -90,7 +90,7 @@ def corpus_clips(entries, root):
         waves.append(clips)
         labels += [genres.index(genre)] * len(clips)
         groups += [t] * len(clips)
-        keys.append(split_lib.file_key(path, root))
+        keys.append((split_lib.file_key(path, root), genre))
     return np.concatenate(waves), np.array(labels), np.array(groups), keys, genres
 
 
@@ -139,8 +139,7 @@ def run_split(feats, labels, groups, keys, genres, train_dir):
     track_split = split_lib.load(train_dir)
     if track_split is None:
         raise app.UsageError(f"--train_dir={train_dir} has no {split_lib.SPLIT_FILE}")
-    held = np.array([track_split.is_held_out(genres[labels[groups == t][0]], keys[t])
-                     if np.any(groups == t) else False for t in range(len(keys))])
+    held = np.array([track_split.is_held_out(genre, key) for key, genre in keys])
     test = held[groups]
     pred = feature_predict(feats, labels, ~test, test, len(genres))
     return {"balanced_accuracy": balanced_accuracy_score(labels[test], pred),
