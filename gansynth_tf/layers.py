@@ -115,6 +115,31 @@ class MinibatchStddev(keras.layers.Layer):
         return {**super().get_config(), "group_size": self.group_size, "epsilon": self.epsilon}
 
 
+# "reflect_time": 'same'-sized output with the time axis (1) padded by reflection and the
+# frequency axis (2) by zeros. Time has no edges in the music a clip is cut from, so a
+# generator's first and last frames should not see zeros their neighbours do not;
+# frequency does have them (the lowest and highest bins).
+CONV_PADDINGS = ("same", "valid", "reflect_time")
+
+
+def _check_padding(padding):
+    if str(padding).lower() not in CONV_PADDINGS:
+        raise ValueError(f"padding must be one of {CONV_PADDINGS}, got {padding!r}")
+    return str(padding).upper()
+
+
+def pad_for_conv(x, kernel_size, padding):
+    """``x`` ``[N, T, F, C]`` and a stride-1 conv's padding (upper case) -> the input and
+    padding to give ``tf.nn.conv2d``: 'REFLECT_TIME' pads here, as 'same' would (``(k-1)//2``
+    before, ``k//2`` after), and convolves 'VALID'; the others pass through."""
+    if padding != "REFLECT_TIME":
+        return x, padding
+    kh, kw = kernel_size
+    x = tf.pad(x, [[0, 0], [(kh - 1) // 2, kh // 2], [0, 0], [0, 0]], mode="REFLECT")
+    x = tf.pad(x, [[0, 0], [0, 0], [(kw - 1) // 2, kw // 2], [0, 0]])
+    return x, "VALID"
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class EqualizedConv2D(keras.layers.Layer):
     """2-D convolution with equalized learning rate (stride 1).
@@ -122,7 +147,8 @@ class EqualizedConv2D(keras.layers.Layer):
     The kernel is stored as N(0, 1) and multiplied at run time by
     ``he_scale(kh * kw * c_in, he_slope)``, so Adam's per-parameter step size acts the
     same on every layer. Bias starts at zero and is not scaled.
-    ``[N, T, F, C_in]`` -> ``[N, T', F', filters]`` (T' = T, F' = F with 'same' padding).
+    ``[N, T, F, C_in]`` -> ``[N, T', F', filters]`` (T' = T, F' = F with 'same' or
+    'reflect_time' padding; see :data:`CONV_PADDINGS`).
     """
 
     def __init__(
@@ -132,9 +158,7 @@ class EqualizedConv2D(keras.layers.Layer):
         self.filters = int(filters)
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.he_slope = float(he_slope)
-        self.padding = padding.upper()
-        if self.padding not in ("SAME", "VALID"):
-            raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
+        self.padding = _check_padding(padding)
         self.use_bias = bool(use_bias)
 
     def build(self, input_shape):
@@ -155,7 +179,8 @@ class EqualizedConv2D(keras.layers.Layer):
     def call(self, inputs):
         # KerasVariable arithmetic autocasts under mixed precision.
         kernel = self.kernel * self.scale
-        y = tf.nn.conv2d(inputs, tf.cast(kernel, inputs.dtype), strides=1, padding=self.padding)
+        x, padding = pad_for_conv(inputs, self.kernel_size, self.padding)
+        y = tf.nn.conv2d(x, tf.cast(kernel, inputs.dtype), strides=1, padding=padding)
         if self.use_bias:
             y = y + tf.cast(self.bias, y.dtype)
         return y
@@ -258,8 +283,8 @@ class ModulatedConv2D(keras.layers.Layer):
     """StyleGAN2's modulated and demodulated convolution.
 
     Call ``layer(x, style=s)``: ``x`` ``[N, T, F, C_in]``, ``s`` ``[N, style_dim]`` ->
-    ``[N, T, F, filters]`` (stride 1, 'same' padding). An affine map of the style
-    (weights N(0, 1) scaled at run time to gain 1, as in the equalized layers; bias
+    ``[N, T, F, filters]`` (stride 1, 'same' or 'reflect_time' padding). An affine map of
+    the style (weights N(0, 1) scaled at run time to gain 1, as in the equalized layers; bias
     starting at 1 so that a new layer is a plain conv)
     gives each sample a scale per input channel; the kernel is scaled by it, then each
     output channel of each sample by ``rsqrt(sum over taps and inputs of w^2 + eps)``
@@ -269,7 +294,8 @@ class ModulatedConv2D(keras.layers.Layer):
     grouped convolution. The demodulation statistics are float32 under any policy.
     """
 
-    def __init__(self, filters, style_dim, kernel_size=3, epsilon=1e-8, **kwargs):
+    def __init__(self, filters, style_dim, kernel_size=3, epsilon=1e-8, padding="same",
+                 **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.style_dim = int(style_dim)
@@ -278,6 +304,10 @@ class ModulatedConv2D(keras.layers.Layer):
                              f"{style_dim}")
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.epsilon = float(epsilon)
+        self.padding = _check_padding(padding)
+        if self.padding == "VALID":
+            raise ValueError("ModulatedConv2D keeps its input's size: padding must be 'same' "
+                             "or 'reflect_time'")
 
     def build(self, input_shape):
         c_in = int(input_shape[-1])
@@ -300,7 +330,8 @@ class ModulatedConv2D(keras.layers.Layer):
         demod = tf.math.rsqrt(tf.matmul(tf.square(channel_scale), energy) + self.epsilon)
         dtype = inputs.dtype
         x = inputs * tf.cast(channel_scale[:, None, None, :], dtype)
-        y = tf.nn.conv2d(x, tf.cast(kernel, dtype), strides=1, padding="SAME")
+        x, padding = pad_for_conv(x, self.kernel_size, self.padding)
+        y = tf.nn.conv2d(x, tf.cast(kernel, dtype), strides=1, padding=padding)
         return y * tf.cast(demod[:, None, None, :], dtype) + tf.cast(self.bias, dtype)
 
     def compute_output_shape(self, input_shape):
@@ -308,7 +339,8 @@ class ModulatedConv2D(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "style_dim": self.style_dim,
-                "kernel_size": self.kernel_size, "epsilon": self.epsilon}
+                "kernel_size": self.kernel_size, "epsilon": self.epsilon,
+                "padding": self.padding.lower()}
 
 
 def nearest_upsampling(factor, **kwargs):

@@ -139,6 +139,45 @@ def test_equalized_conv_valid_padding_and_roundtrip():
         EqualizedConv2D(3, 3, padding="causal")
 
 
+@pytest.mark.parametrize("kernel_size", [(3, 3), (3, 1), (5, 2), (2, 3)])
+def test_reflect_time_padding_mirrors_time_and_zero_pads_frequency(kernel_size):
+    layer = EqualizedConv2D(4, kernel_size, padding="reflect_time")
+    x = rand(2, 6, 7, 3, seed=4)
+    y = layer(x).numpy()
+    assert y.shape == (2, 6, 7, 4)
+    kh, kw = kernel_size
+    mirrored = np.pad(x, [(0, 0), ((kh - 1) // 2, kh // 2), (0, 0), (0, 0)], mode="reflect")
+    padded = np.pad(mirrored, [(0, 0), (0, 0), ((kw - 1) // 2, kw // 2), (0, 0)])
+    expected = tf.nn.conv2d(padded, layer.kernel.numpy() * layer.scale, 1, "VALID").numpy()
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+    # Inside the edges it is the 'same' conv; only the edge frames differ.
+    same = tf.nn.conv2d(x, layer.kernel.numpy() * layer.scale, 1, "SAME").numpy()
+    inner = slice((kh - 1) // 2, 6 - kh // 2)
+    np.testing.assert_allclose(y[:, inner], same[:, inner], rtol=1e-5, atol=1e-5)
+    if (kh - 1) // 2:
+        assert not np.allclose(y[:, 0], same[:, 0], atol=1e-3)
+    if kh // 2:
+        assert not np.allclose(y[:, -1], same[:, -1], atol=1e-3)
+
+
+def test_modulated_conv_reflect_time_padding_is_the_mirrored_valid_conv():
+    keras.utils.set_random_seed(5)
+    same = ModulatedConv2D(3, style_dim=4)
+    mirror = ModulatedConv2D(3, style_dim=4, padding="reflect_time")
+    x, style = rand(2, 5, 6, 2, seed=1), rand(2, 4, seed=2)
+    same.build(x.shape)
+    mirror.build(x.shape)
+    mirror.set_weights(same.get_weights())
+    padded = np.pad(x, [(0, 0), (1, 1), (0, 0), (0, 0)], mode="reflect")
+    # 'same' on the mirrored input, cropped back: the time edges see mirrored frames, the
+    # frequency edges zeros, exactly as in the reflect_time layer.
+    expected = same(padded, style=style).numpy()[:, 1:-1]
+    np.testing.assert_allclose(mirror(x, style=style).numpy(), expected, rtol=1e-5, atol=1e-5)
+    assert roundtrip(mirror).padding == "REFLECT_TIME"
+    with pytest.raises(ValueError, match="padding"):
+        ModulatedConv2D(3, style_dim=4, padding="valid")
+
+
 def test_equalized_dense_scale_std_and_roundtrip():
     layer = EqualizedDense(256)  # default he_slope 1: gain 1
     x = rand(512, 128, seed=7)
