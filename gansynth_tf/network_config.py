@@ -11,6 +11,7 @@ from typing import Tuple
 
 CONDITIONING_MODES = ("acgan", "projection")
 SKIP_UPSAMPLING_MODES = ("nearest", "bilinear")
+TIME_PADDING_MODES = ("zeros", "reflect")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +46,9 @@ class NetworkConfig:
         ``'bilinear'`` (StyleGAN2's choice: the coarse stages give a smooth base).
         Anything but nearest needs ``skip_outputs``; the plain generator's fade-in
         is nearest.
+      gen_time_padding: how the generator's 3x3 convs pad the time axis, one of
+        ``TIME_PADDING_MODES``: ``'zeros'`` (GANSynth's 'same' padding) or ``'reflect'``
+        (the frequency axis keeps zeros). Needs every stage at least 2 frames long.
     """
 
     resolutions: Tuple[Tuple[int, int], ...]
@@ -59,6 +63,7 @@ class NetworkConfig:
     modulation: bool = False
     skip_outputs: bool = False
     skip_upsampling: str = "nearest"
+    gen_time_padding: str = "zeros"
 
     def __post_init__(self):
         # Normalise JSON-decoded lists to tuples so configs compare equal after a round trip.
@@ -96,6 +101,12 @@ class NetworkConfig:
             # Saved in network.json: a config must not name an interpolation nothing uses.
             raise ValueError(f"skip_upsampling={self.skip_upsampling!r} needs skip_outputs "
                              "(the plain generator's fade-in is nearest)")
+        if self.gen_time_padding not in TIME_PADDING_MODES:
+            raise ValueError(f"gen_time_padding must be one of {TIME_PADDING_MODES}, "
+                             f"got {self.gen_time_padding!r}")
+        if self.gen_time_padding == "reflect" and self.resolutions[0][0] < 2:
+            raise ValueError("gen_time_padding='reflect' needs at least 2 frames at every "
+                             f"stage; the first is {self.resolutions[0]}")
         if self.num_genres < 1 or self.latent_dim < 1 or self.spec_channels < 1:
             raise ValueError("num_genres, latent_dim and spec_channels must be positive")
 

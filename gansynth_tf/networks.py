@@ -33,6 +33,7 @@ from gansynth_tf.layers import (
 from gansynth_tf.network_config import (  # noqa: F401
     CONDITIONING_MODES,
     SKIP_UPSAMPLING_MODES,
+    TIME_PADDING_MODES,
     NetworkConfig,
     gansynth_channels,
     hires_config,
@@ -42,6 +43,10 @@ from gansynth_tf.network_config import (  # noqa: F401
 _PACKAGE = "gansynth_tf"
 LEAKY_SLOPE = 0.2
 MODULATED_ACTIVATION_GAIN = 2.0**0.5
+
+
+# NetworkConfig.gen_time_padding -> the generator's 3x3 conv padding (layers.CONV_PADDINGS).
+_CONV_PADDING = {"zeros": "same", "reflect": "reflect_time"}
 
 
 @tf.custom_gradient
@@ -77,10 +82,16 @@ class GeneratorBlock(keras.layers.Layer):
     and there is no pixel norm (demodulation keeps the scale).
     """
 
-    def __init__(self, filters, upsample=(2, 2), style_dim=None, **kwargs):
+    def __init__(self, filters, upsample=(2, 2), style_dim=None, time_padding="zeros",
+                 **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.style_dim = None if style_dim is None else int(style_dim)
+        if time_padding not in TIME_PADDING_MODES:
+            raise ValueError(f"time_padding must be one of {TIME_PADDING_MODES}, "
+                             f"got {time_padding!r}")
+        self.time_padding = time_padding
+        padding = _CONV_PADDING[time_padding]
         self.upsample_factor = None if upsample is None else tuple(upsample)
         # Sub-layers take the block's policy: one given as dtype= (or read back from a
         # config) would otherwise apply to the block alone, its convs computing in float32.
@@ -88,16 +99,16 @@ class GeneratorBlock(keras.layers.Layer):
         self.upsample = (None if upsample is None else
                          nearest_upsampling(upsample, name="upsample", dtype=policy))
         if self.style_dim is None:
-            self.conv0 = EqualizedConv2D(self.filters, 3, he_slope=0.0, name="conv0",
-                                         dtype=policy)
-            self.conv1 = EqualizedConv2D(self.filters, 3, he_slope=0.0, name="conv1",
-                                         dtype=policy)
+            self.conv0 = EqualizedConv2D(self.filters, 3, he_slope=0.0, padding=padding,
+                                         name="conv0", dtype=policy)
+            self.conv1 = EqualizedConv2D(self.filters, 3, he_slope=0.0, padding=padding,
+                                         name="conv1", dtype=policy)
             self.norm = PixelNorm(name="pixel_norm", dtype=policy)
         else:
-            self.conv0 = ModulatedConv2D(self.filters, self.style_dim, name="conv0",
-                                         dtype=policy)
-            self.conv1 = ModulatedConv2D(self.filters, self.style_dim, name="conv1",
-                                         dtype=policy)
+            self.conv0 = ModulatedConv2D(self.filters, self.style_dim, padding=padding,
+                                         name="conv0", dtype=policy)
+            self.conv1 = ModulatedConv2D(self.filters, self.style_dim, padding=padding,
+                                         name="conv1", dtype=policy)
             self.norm = None
 
     def build(self, input_shape):
@@ -130,6 +141,8 @@ class GeneratorBlock(keras.layers.Layer):
                   "upsample": self.upsample_factor}
         if self.style_dim is not None:  # configs saved before it existed stay as they were
             config["style_dim"] = self.style_dim
+        if self.time_padding != "zeros":  # likewise
+            config["time_padding"] = self.time_padding
         return config
 
 
@@ -272,7 +285,8 @@ class Generator(_ProgressiveNetwork):
         )
         self.initial_norm = PixelNorm(name="initial_norm", dtype=policy)
         self.initial_conv = EqualizedConv2D(
-            cfg.gen_channels[0], 3, he_slope=0.0, name="initial_conv", dtype=policy
+            cfg.gen_channels[0], 3, he_slope=0.0, padding=_CONV_PADDING[cfg.gen_time_padding],
+            name="initial_conv", dtype=policy
         )
         style_dim = cfg.latent_dim if cfg.modulation else None
         self.mapping = [
@@ -281,7 +295,7 @@ class Generator(_ProgressiveNetwork):
         ]
         self.blocks = [
             GeneratorBlock(cfg.gen_channels[s], upsample=cfg.stage_factor(s), name=f"block_{s}",
-                           style_dim=style_dim, dtype=policy)
+                           style_dim=style_dim, time_padding=cfg.gen_time_padding, dtype=policy)
             for s in range(1, cfg.num_stages)
         ]
         self.to_spec = [

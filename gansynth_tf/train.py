@@ -89,7 +89,8 @@ def network_config_from_flags(num_genres):
     return dataclasses.replace(config, genre_bias=FLAGS.genre_bias,
                                modulation=FLAGS.modulation,
                                skip_outputs=FLAGS.skip_outputs,
-                               skip_upsampling=FLAGS.skip_upsampling)
+                               skip_upsampling=FLAGS.skip_upsampling,
+                               gen_time_padding=FLAGS.gen_time_padding)
 
 
 def _custom_network_config(num_genres):
@@ -204,6 +205,7 @@ def resume_differences(train_dir):
         ("modulation", saved_net.modulation, new_net.modulation),
         ("skip_outputs", saved_net.skip_outputs, new_net.skip_outputs),
         ("skip_upsampling", saved_net.skip_upsampling, new_net.skip_upsampling),
+        ("gen_time_padding", saved_net.gen_time_padding, new_net.gen_time_padding),
         ("stable_images", saved_schedule.stable_images, FLAGS.stable_images),
         ("transition_images", saved_schedule.transition_images, FLAGS.transition_images),
     ]

@@ -108,6 +108,11 @@ flags.DEFINE_boolean("skip_outputs", False, "Generator: output the sum of every 
 flags.DEFINE_enum("skip_upsampling", "nearest", list(networks.SKIP_UPSAMPLING_MODES),
                   "With --skip_outputs: how the skip path's sum is upsampled between stages "
                   "(bilinear gives the later stages a smooth base instead of blocks).")
+flags.DEFINE_enum("gen_time_padding", "zeros", list(networks.TIME_PADDING_MODES),
+                  "Generator: how its 3x3 convs pad the time axis. zeros is GANSynth's; "
+                  "reflect mirrors the edge frames, so the first and last frames are drawn "
+                  "like the rest (zero padding leaves loud broadband edges on generated "
+                  "clips).")
 flags.DEFINE_enum("conditioning", "acgan", list(networks.CONDITIONING_MODES), "Genre "
                   "conditioning of the discriminator: auxiliary classifier (AC-GAN) or "
                   "projection (plus the classifier head).")

@@ -9,6 +9,7 @@ import tensorflow as tf
 from gansynth_tf.networks import (
     Discriminator,
     Generator,
+    GeneratorBlock,
     NetworkConfig,
     gansynth_channels,
     hires_config,
@@ -475,6 +476,57 @@ def test_skip_outputs_round_trip_and_old_configs_load_without_them():
         dataclasses.replace(cfg, skip_upsampling="bicubic")
     with pytest.raises(ValueError, match="needs skip_outputs"):
         dataclasses.replace(cfg, skip_outputs=False)
+
+
+def test_reflect_time_padding_round_trips_and_old_configs_load_as_zeros():
+    cfg = dataclasses.replace(quickstart_config(3), gen_time_padding="reflect")
+    assert NetworkConfig.from_dict(cfg.to_dict()) == cfg
+    legacy = cfg.to_dict()
+    legacy.pop("gen_time_padding")
+    assert NetworkConfig.from_dict(legacy).gen_time_padding == "zeros"
+    with pytest.raises(ValueError, match="gen_time_padding"):
+        dataclasses.replace(cfg, gen_time_padding="circular")
+    with pytest.raises(ValueError, match="2 frames"):
+        NetworkConfig(((1, 16), (2, 32)), (8, 8), (8, 8), num_genres=2,
+                      gen_time_padding="reflect")
+
+
+@pytest.mark.parametrize("modulation", [False, True])
+@pytest.mark.parametrize("time_padding,edges_match", [("zeros", False), ("reflect", True)])
+def test_time_padding_decides_whether_edge_frames_are_drawn_like_the_rest(
+        time_padding, edges_match, modulation):
+    # A generator block fed the same frame at every time step: with reflected time padding
+    # every output frame is the same (nothing tells the edges apart); with zeros the first
+    # and last frames differ from the middle ones.
+    keras.utils.set_random_seed(2)
+    block = GeneratorBlock(6, upsample=(2, 2), time_padding=time_padding,
+                           style_dim=4 if modulation else None)
+    frame = np.random.default_rng(0).normal(size=(2, 1, 5, 3)).astype("float32")
+    x = np.repeat(frame, 6, axis=1)
+    style = np.ones((2, 4), "float32") if modulation else None
+    y = block(x, style=style).numpy()
+    assert y.shape == (2, 12, 10, 6)
+    spread = np.abs(y - y[:, 6:7]).max(axis=(0, 2, 3))
+    assert spread[3:9].max() < 1e-5
+    if edges_match:
+        assert spread.max() < 1e-5
+    else:
+        assert min(spread[0], spread[-1]) > 1e-2
+
+
+def test_reflect_generator_saves_loads_and_is_time_uniform_from_the_first_conv(tmp_path):
+    keras.utils.set_random_seed(4)
+    cfg = dataclasses.replace(quickstart_config(3, latent_dim=8), gen_time_padding="reflect")
+    gen = Generator(cfg, stage=2)
+    assert gen.initial_conv.padding == "REFLECT_TIME"
+    assert all(b.conv0.padding == b.conv1.padding == "REFLECT_TIME" for b in gen.blocks)
+    assert Discriminator(cfg).final_conv.padding == "SAME"  # the critic keeps GANSynth's
+    z, genre = inputs(cfg, 2)
+    spec = gen([z, genre]).numpy()
+    gen.save(tmp_path / "g.keras")
+    gen2 = keras.models.load_model(tmp_path / "g.keras")
+    assert gen2.config == cfg
+    np.testing.assert_allclose(gen2([z, genre]).numpy(), spec, rtol=1e-6, atol=1e-6)
 
 
 def test_tf_checkpoint_holds_every_block(tmp_path):

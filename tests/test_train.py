@@ -205,7 +205,8 @@ def test_resuming_with_a_changed_setting_stops_naming_it(tmp_path):
     for flag, saved, new in (("sample_rate", "8000", "16000"),
                              ("mode_seeking_weight", "1.0", "0.5"),
                              ("skip_outputs", "false", "true"),
-                             ("modulation", "false", "true")):
+                             ("modulation", "false", "true"),
+                             ("gen_time_padding", "zeros", "reflect")):
         result = run_training([*args, f"--{flag}={new}"], timeout=120)
         assert result.returncode == 2, result.stderr[-3000:]
         assert "Traceback" not in result.stderr
