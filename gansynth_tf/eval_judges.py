@@ -81,6 +81,21 @@ def train_classifier(classifier_dir, genres, rep, train_waves, train_labels, hel
     return clf
 
 
+# A clip's edge is loud when its RMS is over this many times the middle's (metrics.edge_ratios).
+LOUD_EDGE_RATIO = 2.0
+
+
+def loud_edges(waves, sample_rate):
+    """waves `[n, L]` -> bool `[n]`: the first or the last 50 ms (a tenth of a shorter clip)
+    over LOUD_EDGE_RATIO x the middle's RMS."""
+    seconds = waves.shape[1] / sample_rate
+    start, end = metrics_lib.edge_ratios(waves, sample_rate,
+                                         edge_seconds=min(0.05, seconds / 10),
+                                         margin_seconds=min(0.2, seconds / 5),
+                                         frame_seconds=min(0.01, seconds / 50))
+    return (start > LOUD_EDGE_RATIO) | (end > LOUD_EDGE_RATIO)
+
+
 def compute_metrics(clf, genres, sample_rate, real, real_y, fake, fake_y, ndb_bins=50,
                     ndb_alpha=0.05, seed=0, judge=None, reference_embeddings=None):
     """All metrics from real and generated waves `[n, L]` with genre ids `[n]`.
@@ -135,6 +150,9 @@ def compute_metrics(clf, genres, sample_rate, real, real_y, fake, fake_y, ndb_bi
         metrics["judge2_name"] = feature_judge.NAME
         metrics["judge2_real_accuracy"] = float(np.mean(judge_real == real_y))
         metrics["judge2_generated_accuracy"] = float(np.mean(judge_fake == fake_y))
+    real_loud, fake_loud = loud_edges(real, sample_rate), loud_edges(fake, sample_rate)
+    metrics["loud_edge_share_real"] = float(real_loud.mean())
+    metrics["loud_edge_share_generated"] = float(fake_loud.mean())
     metrics["chance_accuracy"] = 1.0 / len(genres)
     metrics["warnings"] = ceiling_warnings(metrics)
     per_genre, l1_ratios, l2_ratios = {}, [], []
@@ -156,7 +174,9 @@ def compute_metrics(clf, genres, sample_rate, real, real_y, fake, fake_y, ndb_bi
                                           if judge is not None and f.any() else None),
             "diversity_l1_real": r_l1, "diversity_l1_generated": f_l1,
             "diversity_l1_ratio": l1, "diversity_l2_real": r_l2,
-            "diversity_l2_generated": f_l2, "diversity_l2_ratio": l2}
+            "diversity_l2_generated": f_l2, "diversity_l2_ratio": l2,
+            "loud_edge_share_real": float(real_loud[r].mean()) if r.any() else None,
+            "loud_edge_share_generated": float(fake_loud[f].mean()) if f.any() else None}
     metrics["diversity_l1_ratio"] = float(np.mean(l1_ratios)) if l1_ratios else None
     metrics["diversity_l2_ratio"] = float(np.mean(l2_ratios)) if l2_ratios else None
     metrics["per_genre"] = per_genre

@@ -37,6 +37,10 @@ Metrics (GANSynth section 4 / Richardson & Weiss 2018; the maths in
   spectrograms of one genre's generated clips, divided by the same for its real clips
   (1 = as diverse as the data, << 1 = mode collapse); diversity_l1_ratio / _l2_ratio are
   the means over genres.
+* loud_edge_share_generated / _real: the share of clips whose first or last 50 ms is over
+  twice as loud (RMS) as the median of their middle (metrics.edge_ratios). Clips cut from
+  music score about 1 at both ends, so a share well above the real one is an artefact of
+  the generator (a burst at each end of a clip), which the other metrics barely see.
 
 Writes metrics.json (--output_json, default RUN/eval/metrics.json), metrics.md (the printed
 table) and metrics.png beside it, and optionally TensorBoard scalars at the run's
@@ -211,6 +215,9 @@ def markdown_table(m):
              f"({m['ndb']} bins) |",
              f"| diversity ratio L1 (generated / real) | {_fmt(m['diversity_l1_ratio'])} |",
              f"| diversity ratio L2 (generated / real) | {_fmt(m['diversity_l2_ratio'])} |",
+             f"| clips with a loud edge (first or last 50 ms over 2x the middle), "
+             f"generated / real | {_fmt(m.get('loud_edge_share_generated'), 2)} / "
+             f"{_fmt(m.get('loud_edge_share_real'), 2)} |",
              "", "| genre | real acc | generated acc | judge 2 real | judge 2 generated | "
              "diversity L1 ratio | diversity L2 ratio |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -272,7 +279,7 @@ def plot_metrics(m, path):
 SCALARS = ("real_accuracy", "generated_accuracy", "judge2_real_accuracy",
            "judge2_generated_accuracy", "mean_entropy", "marginal_entropy",
            "frechet_distance", "frechet_distance_real_vs_real", "ndb_k",
-           "diversity_l1_ratio", "diversity_l2_ratio")
+           "diversity_l1_ratio", "diversity_l2_ratio", "loud_edge_share_generated")
 
 
 def write_tensorboard(m, logdir, step):

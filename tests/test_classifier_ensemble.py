@@ -154,3 +154,21 @@ def test_metrics_give_every_members_accuracy_beside_the_mean_vote(trained):
                                       fake_y, ndb_bins=2)
     assert one["classifier_members"] == 1
     assert one["generated_accuracy_members"] == [pytest.approx(one["generated_accuracy"])]
+
+
+def test_metrics_count_generated_clips_with_loud_edges(trained):
+    # 1024 samples at 8 kHz: too short for 50 ms edges and 200 ms margins, so both shrink
+    # with the clip; sine clips are equally loud throughout.
+    ensemble, _, _ = trained
+    real, real_y = _clips(10, 6)
+    fake, fake_y = _clips(10, 7)
+    fake[::2, :100] *= 4.0    # half the clips burst at the start
+    fake[1::4, -100:] *= 3.0  # a quarter at the end
+    m = eval_judges.compute_metrics(ensemble, GENRES, SR, real, real_y, fake, fake_y,
+                                    ndb_bins=2)
+    assert m["loud_edge_share_real"] == 0.0
+    assert m["loud_edge_share_generated"] == pytest.approx(0.75)
+    loud = eval_judges.loud_edges(fake, SR)
+    assert loud[::2].all() and loud[1::4].all() and not loud[3::4].any()
+    assert m["per_genre"]["low"]["loud_edge_share_generated"] == pytest.approx(
+        loud[fake_y == 0].mean())

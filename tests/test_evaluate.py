@@ -191,10 +191,13 @@ def test_evaluation_writes_every_metric_in_range(evaluated):
         assert g["diversity_l1_ratio"] > 0 and g["diversity_l2_ratio"] > 0
         assert g["diversity_l1_ratio"] == pytest.approx(
             g["diversity_l1_generated"] / g["diversity_l1_real"])
+        assert 0.0 <= g["loud_edge_share_generated"] <= 1.0
     with open(os.path.join(train_dir, "eval", "metrics.md")) as f:
         md = f.read()
     assert "| generated genre accuracy |" in md and "| hip hop |" in md
     assert "| judge 2: generated genre accuracy |" in md and "real (training tracks) vs real" in md
+    edges = f"{saved['loud_edge_share_generated']:.2f} / {saved['loud_edge_share_real']:.2f}"
+    assert f"| clips with a loud edge (first or last 50 ms over 2x the middle), generated / real | {edges} |" in md  # noqa: E501
     with open(os.path.join(train_dir, "eval", "metrics.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert any(p.startswith("events.out.tfevents")

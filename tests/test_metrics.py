@@ -112,3 +112,21 @@ def test_mean_pairwise_distances_by_hand():
     assert l1 == pytest.approx(2.0)
     assert l2 == pytest.approx((math.sqrt(2) + math.sqrt(8) + math.sqrt(10)) / 3)
     assert metrics.mean_pairwise_distances([[1.0, 2.0]]) == (None, None)
+
+
+def test_edge_ratios_find_loud_edges_and_ignore_onsets_in_the_middle():
+    rng = np.random.default_rng(0)
+    sr = 8000
+    waves = rng.normal(size=(3, 2 * sr))
+    waves[1, :400] *= 3.0        # the first 50 ms three times louder
+    waves[1, -400:] *= 0.5       # the last half as loud
+    waves[2, sr:sr + 400] *= 10  # one loud onset in the middle: the median ignores it
+    start, end = metrics.edge_ratios(waves, sr)
+    # Within the sampling noise of an RMS over 400 samples (about 4%).
+    np.testing.assert_allclose(start, [1.0, 3.0, 1.0], rtol=0.1)
+    np.testing.assert_allclose(end, [1.0, 0.5, 1.0], rtol=0.1)
+    # Only the edge's own samples count: a louder 60 ms edge reads the same as 50 ms.
+    waves[0, :480] *= 2.0
+    assert metrics.edge_ratios(waves, sr)[0][0] == pytest.approx(2.0, rel=0.1)
+    with pytest.raises(ValueError, match="too short"):
+        metrics.edge_ratios(waves[:, :3000], sr)
