@@ -29,6 +29,7 @@ for path in sys.argv[1:]:
                  "spec_shape": list(rep.spec_shape),
                  "final_resolution": list(net.final_resolution),
                  "gen_channels": list(net.gen_channels), "dataset": FLAGS.dataset,
+                 "gen_time_padding": net.gen_time_padding,
                  "time_budget_minutes": FLAGS.time_budget_minutes,
                  "holdout_fraction": FLAGS.holdout_fraction, "balanced": FLAGS.balanced,
                  "loss": loss.kind, "mode_seeking_weight": loss.mode_seeking_weight,
@@ -63,8 +64,11 @@ def test_every_flagfile_parses_and_its_network_ends_at_its_spectrogram_shape():
     assert 0 < music["holdout_fraction"] < 0.5
     assert music["spec_shape"] == [128, 256] and music["gen_channels"][-1] == 32
     assert music["mode_seeking_weight"] > 0
+    # Without it most generated clips burst at both ends (bench/README.md, "Session 26").
+    assert music["gen_time_padding"] == "reflect"
 
     gtzan = parsed[os.path.join("flags", "gtzan.cfg")]
     # GANSynth's 4 s hi-res setting.
     assert (gtzan["sample_rate"], gtzan["audio_length"], gtzan["spec_shape"]) == (
         16000, 64000, [128, 1024])
+    assert gtzan["gen_time_padding"] == "zeros"
