@@ -86,6 +86,11 @@ def network_config_from_flags(num_genres):
     if FLAGS.skip_upsampling != "nearest" and not FLAGS.skip_outputs:
         raise UsageError(f"--skip_upsampling={FLAGS.skip_upsampling} only acts on the skip "
                          "path: add --skip_outputs, or leave --skip_upsampling out")
+    if FLAGS.gen_time_padding == "reflect" and config.resolutions[0][0] < 2:
+        raise UsageError(f"--gen_time_padding=reflect needs at least 2 frames at every stage; "
+                         f"the first stage is {config.resolutions[0][0]}x"
+                         f"{config.resolutions[0][1]}: start --resolutions at 2 frames or more, "
+                         "or leave --gen_time_padding out")
     return dataclasses.replace(config, genre_bias=FLAGS.genre_bias,
                                modulation=FLAGS.modulation,
                                skip_outputs=FLAGS.skip_outputs,

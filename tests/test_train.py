@@ -220,6 +220,13 @@ def test_resuming_with_a_changed_setting_stops_naming_it(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
     (line,) = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
     assert "--skip_upsampling=bilinear" in line and "--skip_outputs" in line, line
+    # Reflection needs two frames to mirror: a one-frame first stage is refused by name.
+    result = run_training([f"--train_dir={tmp_path / 'one_frame'}", *TINY,
+                           "--resolutions=1x16,2x32,8x64", "--gen_time_padding=reflect"],
+                          timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    (line,) = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert "--gen_time_padding=reflect" in line and "1x16" in line, line
     # A run from before loss.json existed has no loss settings to compare.
     os.remove(os.path.join(train_dir, "loss.json"))
     result = run_training([*args, "--mode_seeking_weight=0.5"], timeout=120)
