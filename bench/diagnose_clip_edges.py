@@ -29,7 +29,7 @@ bc.quiet_tf()
 
 from absl import app, flags  # noqa: E402
 
-from gansynth_tf import evaluate, generate, metrics, normalizers  # noqa: E402
+from gansynth_tf import eval_judges, evaluate, generate, metrics, normalizers  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("runs", None, "NAME=TRAIN_DIR entries.")
@@ -37,7 +37,8 @@ flags.DEFINE_integer("num_per_genre", 40, "Held-out real and generated clips per
 flags.DEFINE_integer("seed", 0, "Latent seed.")
 flags.DEFINE_float("edge_ms", 50.0, "Length of each edge.")
 flags.DEFINE_float("margin_ms", 200.0, "The middle starts and ends this far from the edges.")
-flags.DEFINE_float("loud_ratio", 2.0, "An edge is loud above this ratio to the middle.")
+flags.DEFINE_float("loud_ratio", eval_judges.LOUD_EDGE_RATIO,
+                   "An edge is loud above this ratio to the middle (evaluate's threshold).")
 flags.DEFINE_string("output_dir", "bench/results/clip_edges", "Where the results go.")
 
 DB_PER_LOG_POWER = 10.0 / np.log(10.0)  # the magnitude channel is ln(mel power)
